@@ -1,0 +1,37 @@
+# payportal — the two commands of the README, and a few more.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint format bench clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[testing,dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## make run: virtualenv, database (DATABASE_URL or embedded under var/), migrations, demo
+## accounts, then the dashboard and API on http://127.0.0.1:6543 (PORT=... for another port)
+run: install
+	$(BIN)/payportal-devdb serve development.ini
+
+## make test: the whole suite on a real PostgreSQL (TEST_DATABASE_URL, else a throwaway server)
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check payportal tests migrations bench
+	$(BIN)/ruff format --check payportal tests migrations bench
+
+format: install
+	$(BIN)/ruff format payportal tests migrations bench
+	$(BIN)/ruff check --fix payportal tests migrations bench
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache *.egg-info

@@ -1,0 +1,5 @@
+"""admin slice."""
+
+
+def includeme(config):
+    pass

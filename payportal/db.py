@@ -1,0 +1,148 @@
+"""Engine, session factory, request.dbsession joined to request.tm, the declarative Base."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+import zope.sqlalchemy
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+# Stable constraint names, so Alembic revisions and `alembic check` agree across machines.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# environ key through which tests hand the app a connection already inside a transaction
+TEST_CONNECTION_KEY = "payportal.test_connection"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: sa.DateTime(timezone=True),
+        uuid.UUID: sa.Uuid(),
+    }
+
+
+class UUIDPrimaryKey:
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=sa.text("gen_random_uuid()"), default=uuid.uuid4
+    )
+
+
+class Timestamps:
+    created_at: Mapped[dt.datetime] = mapped_column(
+        server_default=sa.func.now(), default=utcnow, nullable=False
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        server_default=sa.func.now(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class Audited(Timestamps):
+    """Who made and last changed a row: 'merchant:<id>', 'operator:<id>', 'system', ..."""
+
+    created_by: Mapped[str | None] = mapped_column(sa.String(120))
+    updated_by: Mapped[str | None] = mapped_column(sa.String(120))
+
+
+class SoftDeleted:
+    deleted_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+MODEL_MODULES = (
+    "payportal.merchants.models",
+    "payportal.payment_methods.models",
+    "payportal.payments.models",
+    "payportal.gateways.models",
+    "payportal.events.models",
+    "payportal.idempotency",
+)
+
+
+def load_all_models() -> sa.MetaData:
+    """Import every slice's models so Base.metadata knows the whole schema."""
+    import importlib
+
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    return Base.metadata
+
+
+def pg_enum(enum_cls, name: str) -> sa.Enum:
+    """A PostgreSQL enum type storing the StrEnum's values (not its member names)."""
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 5,
+    pool_timeout: int = 10,
+    statement_timeout_ms: int = 0,
+    **kwargs,
+) -> sa.Engine:
+    connect_args = {}
+    if statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        **kwargs,
+    )
+
+
+def engine_from_settings(settings) -> sa.Engine:
+    return make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+
+
+def get_tm_session(session_factory: sessionmaker, transaction_manager, **kwargs) -> Session:
+    """A session whose commit/rollback is driven by the given transaction manager."""
+    session = session_factory(**kwargs)
+    zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
+    return session
+
+
+def _request_dbsession(request) -> Session:
+    connection = request.environ.get(TEST_CONNECTION_KEY)
+    factory = request.registry.dbsession_factory
+    if connection is not None:
+        # Tests: bind to their connection; our commit releases a savepoint, theirs rolls back.
+        return get_tm_session(
+            factory, request.tm, bind=connection, join_transaction_mode="create_savepoint"
+        )
+    return get_tm_session(factory, request.tm)
+
+
+def includeme(config):
+    settings = config.registry.payportal_settings
+    engine = engine_from_settings(settings)
+    config.registry.dbengine = engine
+    config.registry.dbsession_factory = sessionmaker(bind=engine, expire_on_commit=False)
+    config.add_request_method(_request_dbsession, "dbsession", reify=True)

@@ -1,0 +1,255 @@
+"""Domain error base classes, and the exception views that turn any failure into HTTP once.
+
+Under /api every failure is the JSON envelope of the API contract; elsewhere an HTML page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any, ClassVar
+
+from pyramid.exceptions import PredicateMismatch
+from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound
+from pyramid.response import Response
+from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+
+log = logging.getLogger(__name__)
+
+
+class PayportalError(Exception):
+    """A failure a client caused or should know about; carries its place in the envelope."""
+
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "invalid_request"
+    code: ClassVar[str] = "invalid_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details or []
+        self.headers = headers or {}
+
+
+class InvalidRequest(PayportalError):
+    status, type, code = 400, "invalid_request", "invalid_request"
+
+
+class AuthenticationFailed(PayportalError):
+    status, type, code = 401, "authentication_error", "authentication_failed"
+
+
+class PermissionDenied(PayportalError):
+    status, type, code = 403, "permission_error", "permission_denied"
+
+
+class MerchantInactive(PermissionDenied):
+    code = "merchant_inactive"
+
+    def __init__(self, status: str):
+        super().__init__(
+            f"merchant account is {status}: money-moving requests need an active account"
+        )
+
+
+class NotFound(PayportalError):
+    status, type, code = 404, "not_found", "not_found"
+
+
+class MethodNotAllowed(PayportalError):
+    status, type, code = 405, "invalid_request", "method_not_allowed"
+
+
+class Conflict(PayportalError):
+    status, type, code = 409, "conflict", "conflict"
+
+
+class PayloadTooLarge(PayportalError):
+    status, type, code = 413, "invalid_request", "payload_too_large"
+
+
+class UnsupportedMediaType(PayportalError):
+    status, type, code = 415, "invalid_request", "unsupported_media_type"
+
+
+class ValidationFailed(PayportalError):
+    status, type, code = 422, "validation_error", "invalid_field"
+
+
+class RateLimited(PayportalError):
+    status, type, code = 429, "rate_limited", "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = max(1, int(retry_after))
+        self.headers["Retry-After"] = str(self.retry_after)
+
+
+class ServiceUnavailable(PayportalError):
+    status, type, code = 503, "server_error", "service_unavailable"
+
+
+def is_api_request(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def error_envelope(
+    request, status: int, type_: str, code: str, message: str, details: list | None = None
+) -> dict:
+    return {
+        "error": {
+            "type": type_,
+            "code": code,
+            "message": message,
+            "details": details or [],
+            "correlation_id": getattr(request, "correlation_id", None),
+        }
+    }
+
+
+def json_error_response(
+    request,
+    status: int,
+    type_: str,
+    code: str,
+    message: str,
+    details: list | None = None,
+    headers: dict | None = None,
+) -> Response:
+    body = json.dumps(error_envelope(request, status, type_, code, message, details))
+    response = Response(
+        body=body.encode(), status=status, content_type="application/json", charset="utf-8"
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def html_error_response(request, status: int, title: str, message: str) -> Response:
+    from pyramid.renderers import render_to_response
+
+    response = render_to_response(
+        "errors/error.jinja2",
+        {"status": status, "title": title, "message": message},
+        request=request,
+    )
+    response.status_int = status
+    return response
+
+
+def _abort_transaction(request) -> None:
+    # An error response must never commit what the failed request half-wrote.
+    tm = getattr(request, "tm", None)
+    if tm is not None:
+        with contextlib.suppress(Exception):  # no active transaction to doom is fine
+            tm.get().doom()
+
+
+@exception_view_config(PayportalError)
+def payportal_error_view(exc: PayportalError, request):
+    _abort_transaction(request)
+    if is_api_request(request):
+        return json_error_response(
+            request, exc.status, exc.type, exc.code, exc.message, exc.details, exc.headers
+        )
+    return html_error_response(request, exc.status, exc.type.replace("_", " ").title(), exc.message)
+
+
+@notfound_view_config()
+def notfound_view(exc, request):
+    _abort_transaction(request)
+    if is_api_request(request):
+        if isinstance(exc, PredicateMismatch):
+            return json_error_response(
+                request,
+                405,
+                "invalid_request",
+                "method_not_allowed",
+                f"{request.method} is not allowed on this path",
+            )
+        return json_error_response(request, 404, "not_found", "not_found", "no such resource")
+    return html_error_response(request, 404, "Not found", "That page does not exist.")
+
+
+@forbidden_view_config()
+def forbidden_view(exc, request):
+    _abort_transaction(request)
+    identity = request.identity
+    if is_api_request(request):
+        if identity is None:
+            return json_error_response(
+                request,
+                401,
+                "authentication_error",
+                "authentication_required",
+                "valid credentials are required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return json_error_response(
+            request,
+            403,
+            "permission_error",
+            "permission_denied",
+            "these credentials may not do this",
+        )
+    if identity is None and request.method == "GET":
+        login = "/admin/login" if request.path_info.startswith("/admin") else "/dashboard/login"
+        from pyramid.httpexceptions import HTTPSeeOther
+
+        return HTTPSeeOther(
+            location=request.application_url
+            + login
+            + "?next="
+            + request.path_qs.replace("&", "%26")
+        )
+    return html_error_response(request, 403, "Forbidden", "You may not do this.")
+
+
+@exception_view_config(HTTPException)
+def http_exception_view(exc: HTTPException, request):
+    if isinstance(exc, HTTPNotFound):
+        return notfound_view(exc, request)
+    if isinstance(exc, HTTPForbidden):
+        return forbidden_view(exc, request)
+    if exc.code is not None and exc.code < 400:
+        return exc
+    _abort_transaction(request)
+    if is_api_request(request):
+        return json_error_response(
+            request,
+            exc.code,
+            "invalid_request",
+            exc.title.lower().replace(" ", "_"),
+            exc.explanation or exc.title,
+        )
+    return html_error_response(request, exc.code, exc.title, exc.explanation or exc.title)
+
+
+@exception_view_config(Exception)
+def server_error_view(exc: Exception, request):
+    _abort_transaction(request)
+    log.error(
+        "unhandled error on %s %s [correlation_id=%s]",
+        request.method,
+        request.path_info,
+        getattr(request, "correlation_id", None),
+        exc_info=exc,
+    )
+    message = "internal error; quote the correlation_id when reporting it"
+    if is_api_request(request):
+        return json_error_response(request, 500, "server_error", "internal_error", message)
+    return html_error_response(request, 500, "Something went wrong", message)
+
+
+def includeme(config):
+    config.scan(__name__)

@@ -1,0 +1,5 @@
+"""events slice."""
+
+
+def includeme(config):
+    pass

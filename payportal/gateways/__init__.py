@@ -1,0 +1,5 @@
+"""gateways slice."""
+
+
+def includeme(config):
+    pass

@@ -1,0 +1,5 @@
+"""merchants slice."""
+
+
+def includeme(config):
+    pass

@@ -1,0 +1,5 @@
+"""payment_methods slice."""
+
+
+def includeme(config):
+    pass

@@ -1,0 +1,5 @@
+"""payments slice."""
+
+
+def includeme(config):
+    pass

@@ -1,0 +1,154 @@
+"""`make run` and `make test` helpers: a database when none is given, migrations, demo accounts.
+
+    payportal-devdb serve development.ini     migrate, seed the demo accounts, run pserve
+    payportal-devdb migrate development.ini   only migrate (DATABASE_URL or the embedded server)
+
+Without DATABASE_URL an embedded PostgreSQL (the pgserver package) is started with its data under
+var/postgres, reused by the next run and stopped when this command stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO_MERCHANT = ("demo@payportal.local", "demo-merchant-password")
+DEMO_OPERATOR = ("operator@payportal.local", "demo-operator-password")
+EMBEDDED_DB = "payportal"
+
+
+def start_embedded_postgres(data_dir: Path, cleanup_mode: str = "stop"):
+    """Start (or reuse) an embedded PostgreSQL; returns the pgserver handle."""
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
+
+
+def sqlalchemy_url(libpq_uri: str, database: str) -> str:
+    """pgserver's 'postgresql://postgres:@/postgres?host=/sock' -> psycopg URL for `database`."""
+    base, _, query = libpq_uri.partition("?")
+    base = base.replace("postgresql://", "postgresql+psycopg://", 1).replace(
+        "postgres:@", "postgres@"
+    )
+    base = base.rsplit("/", 1)[0] + "/" + database
+    return f"{base}?{query}" if query else base
+
+
+def ensure_database(server, name: str) -> None:
+    query = f"SELECT 1 FROM pg_database WHERE datname = '{name}';"  # noqa: S608 - a constant
+    exists = server.psql(query)
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{name}";')
+
+
+def migrate(ini: str, url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(ini)
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")
+
+
+def seed_demo(ini: str, url: str) -> None:
+    """Create the demo merchant (active) and operator once; print how to sign in."""
+    import sqlalchemy as sa
+    from pyramid.paster import get_appsettings
+    from sqlalchemy.orm import Session
+
+    from payportal.db import load_all_models, make_engine
+    from payportal.merchants.models import Merchant, MerchantStatus, MerchantType, Operator
+    from payportal.merchants.passwords import hash_password
+    from payportal.settings import load_settings
+
+    load_all_models()
+    settings = load_settings(get_appsettings(ini, name="main"), {**os.environ, "DATABASE_URL": url})
+    engine = make_engine(url, pool_size=1)
+
+    def hash_(password: str) -> str:
+        return hash_password(
+            password, pepper=settings.password_pepper, rounds=settings.bcrypt_rounds
+        )
+
+    with Session(engine) as session, session.begin():
+        if session.scalar(sa.select(Merchant.id).where(Merchant.email == DEMO_MERCHANT[0])) is None:
+            session.add(
+                Merchant(
+                    name="Demo Merchant",
+                    email=DEMO_MERCHANT[0],
+                    password_hash=hash_(DEMO_MERCHANT[1]),
+                    merchant_type=MerchantType.BUSINESS,
+                    business_name="Demo Shop",
+                    status=MerchantStatus.ACTIVE,
+                    created_by="system",
+                )
+            )
+        if session.scalar(sa.select(Operator.id).where(Operator.email == DEMO_OPERATOR[0])) is None:
+            session.add(
+                Operator(
+                    email=DEMO_OPERATOR[0],
+                    name="Demo Operator",
+                    password_hash=hash_(DEMO_OPERATOR[1]),
+                )
+            )
+    engine.dispose()
+    print("\n  payportal is starting on " + settings.public_url)
+    print(
+        f"  merchant dashboard: {settings.public_url}/dashboard/  "
+        f"{DEMO_MERCHANT[0]} / {DEMO_MERCHANT[1]}"
+    )
+    print(
+        f"  operator console:   {settings.public_url}/admin/  "
+        f"{DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}"
+    )
+    print(f"  API reference:      {settings.public_url}/api/docs\n", flush=True)
+
+
+def database_url(var_dir: Path):
+    """DATABASE_URL when given, else the embedded server's (started here)."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        return given, None
+    server = start_embedded_postgres(var_dir / "postgres")
+    ensure_database(server, EMBEDDED_DB)
+    return sqlalchemy_url(server.get_uri(), EMBEDDED_DB), server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="payportal-devdb",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", choices=["serve", "migrate"])
+    parser.add_argument("ini")
+    args, extra = parser.parse_known_args(argv)
+    var_dir = Path(os.environ.get("PAYPORTAL_VAR", "var")).resolve()
+    url, server = database_url(var_dir)
+    try:
+        migrate(args.ini, url)
+        if args.action == "migrate":
+            return 0
+        seed_demo(args.ini, url)
+        env = {**os.environ, "DATABASE_URL": url}
+        port = os.environ.get("PORT")
+        pserve = [str(Path(sys.executable).with_name("pserve")), args.ini, *extra]
+        if port:
+            pserve.append(f"http_port={port}")
+        process = subprocess.Popen(pserve, env=env)  # noqa: S603 - our own pserve
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            return process.wait()
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+def test_healthz(testapp):
+    r = testapp.get("/healthz")
+    assert r.json == {"status": "ok"}
