@@ -1,1 +1,39 @@
-"""Console entry points."""
+"""Console entry points, and what they share: loading settings and a database session."""
+
+from __future__ import annotations
+
+import logging.config
+import os
+from dataclasses import dataclass
+
+from sqlalchemy.orm import sessionmaker
+
+
+@dataclass
+class CommandEnv:
+    """What a console command works with: the validated settings and a session factory."""
+
+    settings: object
+    session_factory: sessionmaker
+    keyring: object
+
+
+def load_command_env(ini: str, *, configure_logging: bool = True) -> CommandEnv:
+    from pyramid.paster import get_appsettings, setup_logging
+
+    from payportal.crypto import keyring_from_settings
+    from payportal.db import engine_from_settings, load_all_models
+    from payportal.settings import load_settings
+
+    if configure_logging:
+        setup_logging(ini)
+    else:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    load_all_models()
+    settings = load_settings(get_appsettings(ini, name="main"), os.environ)
+    engine = engine_from_settings(settings)
+    return CommandEnv(
+        settings=settings,
+        session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+        keyring=keyring_from_settings(settings),
+    )
