@@ -35,6 +35,8 @@ def main(global_config, **settings):
         config.include("payportal.resources")
         # JSON envelope under /api, HTML pages elsewhere
         config.include("payportal.errors")
+        # dashboard plumbing: cookie sessions, CSRF, security headers on HTML pages
+        config.include("payportal.portal")
         # correlation id on every response and one access-log line per request
         config.include("payportal.logging")
         # the API view registry and the OpenAPI document + Swagger UI built from it
