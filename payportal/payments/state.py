@@ -2,8 +2,9 @@
 
 A transition locks the payment row, checks the table, stamps the phase timestamp, bumps
 `version`, records a payment_transitions row and appends the outbox event — all in the caller's
-transaction. Listeners registered with `on_transition` run right after, in the same
-transaction (gateways use it to apply webhooks that arrived early).
+transaction. Completing a payment fixes its fees; from then on `net_amount` is always
+amount - fees - amount_refunded. Listeners registered with `on_transition` run right after, in
+the same transaction (gateways use it to apply webhooks that arrived early).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from payportal.db import utcnow
-from payportal.errors import Conflict, NotFound
+from payportal.errors import Conflict, NotFound, ValidationFailed
 from payportal.events.services import append_event
+from payportal.money import platform_fee
 from payportal.payments.models import Payment, PaymentStatus, PaymentTransition
 from payportal.payments.schemas import payment_event_data
 
@@ -33,6 +35,8 @@ ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     S.DISPUTED: frozenset(),
 }
 TERMINAL = frozenset(status for status, targets in ALLOWED.items() if not targets)
+# statuses in which the money was taken: fees are fixed and net_amount is known
+SETTLED = frozenset({S.COMPLETED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED})
 
 # the phase timestamp each target status stamps
 PHASE_COLUMN = {
@@ -144,10 +148,29 @@ def apply_transition(
     current = PaymentStatus(payment.status)
     if not can_transition(current, target):
         raise InvalidTransition(current, target)
+    gateway_fee = changes.get("gateway_fee")
+    if gateway_fee is not None and not 0 <= gateway_fee <= payment.amount:
+        raise ValidationFailed(
+            "gateway_fee must be between 0 and the payment amount",
+            details=[{"field": "gateway_fee", "message": "out of range"}],
+        )
     now = utcnow()
     for column, value in changes.items():
         setattr(payment, column, value)
     payment.status = target
+    if target is S.COMPLETED:
+        payment.platform_fee = platform_fee(
+            payment.amount,
+            payment.currency,
+            settings.platform_fee_percent,
+            settings.platform_fee_fixed,
+        )
+        payment.gateway_fee = payment.gateway_fee or 0
+    if target in SETTLED:
+        # derived on every settled transition, so refunds can never let it drift
+        payment.net_amount = (
+            payment.amount - payment.platform_fee - payment.gateway_fee - payment.amount_refunded
+        )
     column = PHASE_COLUMN.get(target)
     if column is not None:
         setattr(payment, column, now)
