@@ -1,5 +1,7 @@
-"""payments slice."""
+"""payments slice: payments, the state machine, refunds, statistics and the expiry sweep."""
 
 
 def includeme(config):
-    pass
+    from payportal.payments.resources import PaymentCollection
+
+    config.add_resource_child("api", "payments", PaymentCollection)

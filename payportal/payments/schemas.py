@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
-from payportal.payments.models import Payment
+from payportal.money import SUPPORTED_CURRENCIES
+from payportal.pagination import ListQuery, Page
+from payportal.payments.models import Gateway, Payment, PaymentStatus, Refund
+
+Currency = Literal[SUPPORTED_CURRENCIES]
+# bigint columns: anything larger could never be stored
+MinorUnits = Annotated[StrictInt, Field(gt=0, lt=2**63, description="in the currency's minor unit")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)] | StrictInt | StrictBool | None
 
 
 def iso_z(value: dt.datetime | None) -> str | None:
@@ -81,3 +102,205 @@ class PaymentOut(BaseModel):
 def payment_event_data(payment: Payment, public_url: str) -> dict[str, Any]:
     """The payment as events carry it: exactly what the API shows, JSON-ready."""
     return PaymentOut.from_payment(payment, public_url).model_dump(mode="json")
+
+
+class InitializePayment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: MinorUnits
+    currency: Currency
+    gateway: Gateway = Gateway.INTERNAL
+    payment_method_id: uuid.UUID | None = None
+    description: Annotated[Text, Field(max_length=1000)] | None = None
+    customer_email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    customer_name: Annotated[Text, Field(max_length=200)] | None = None
+    customer_phone: (
+        Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()-]{3,38}$")] | None
+    ) = None
+    metadata: dict[MetadataKey, MetadataValue] = Field(
+        default_factory=dict, max_length=50, description="up to 50 keys of your own"
+    )
+
+    @field_validator("customer_email")
+    @classmethod
+    def _lower_email(cls, value: str | None) -> str | None:
+        # stored lower-cased so the exact customer_email filter ignores case
+        return value.lower() if value is not None else None
+
+
+class PaymentEnvelope(BaseModel):
+    payment: PaymentOut
+
+
+class PaymentList(Page[PaymentOut]):
+    """A page of payments, newest first."""
+
+
+class PaymentListQuery(ListQuery):
+    status: PaymentStatus | None = None
+    gateway: Gateway | None = None
+    currency: Currency | None = None
+    customer_email: str | None = Field(None, min_length=3, max_length=320)
+    created_from: AwareDatetime | None = Field(None, description="created at or after (ISO 8601)")
+    created_to: AwareDatetime | None = Field(None, description="created before (ISO 8601)")
+    q: str | None = Field(
+        None, min_length=1, max_length=320, description="reference or customer email prefix"
+    )
+
+
+class ChangeStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: PaymentStatus
+    gateway_reference: Annotated[Text, Field(max_length=255)] | None = None
+    failure_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")] | None = (
+        None
+    )
+    failure_reason: Annotated[Text, Field(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _failure_only_when_failing(self) -> ChangeStatus:
+        if self.status is not PaymentStatus.FAILED and (self.failure_code or self.failure_reason):
+            raise ValueError("failure_code and failure_reason only go with status failed")
+        return self
+
+
+class CreateRefund(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: MinorUnits | None = Field(None, description="default: everything not yet refunded")
+    reason: Annotated[Text, Field(max_length=1000)] | None = None
+
+
+class RefundOut(BaseModel):
+    id: uuid.UUID
+    reference: str
+    amount: int
+    currency: str
+    reason: str | None
+    status: str
+    created_at: dt.datetime
+
+    @field_serializer("created_at")
+    def _timestamps(self, value: dt.datetime) -> str | None:
+        return iso_z(value)
+
+    @classmethod
+    def from_refund(cls, refund: Refund) -> RefundOut:
+        return cls(
+            id=refund.id,
+            reference=refund.reference,
+            amount=refund.amount,
+            currency=refund.currency,
+            reason=refund.reason,
+            status=str(refund.status),
+            created_at=refund.created_at,
+        )
+
+
+class RefundCreated(BaseModel):
+    refund: RefundOut
+    payment: PaymentOut
+
+
+class _TimelineEntry(BaseModel):
+    at: dt.datetime
+
+    @field_serializer("at", check_fields=False)
+    def _at(self, value: dt.datetime) -> str | None:
+        return iso_z(value)
+
+
+class TransitionEntry(_TimelineEntry):
+    kind: Literal["transition"] = "transition"
+    from_status: str | None
+    to_status: str
+    source: str
+    actor: str | None
+    reason: str | None
+
+
+class RefundEntry(_TimelineEntry):
+    kind: Literal["refund"] = "refund"
+    reference: str
+    amount: int
+    currency: str
+    reason: str | None
+    source: str
+
+
+class WebhookEntry(_TimelineEntry):
+    kind: Literal["webhook"] = "webhook"
+    gateway: str
+    gateway_event_id: str
+    event_type: str
+    signature_valid: bool
+    outcome: str | None
+
+
+class EventEntry(_TimelineEntry):
+    kind: Literal["event"] = "event"
+    event_id: uuid.UUID
+    type: str
+    published_at: dt.datetime | None
+
+    @field_serializer("published_at")
+    def _published_at(self, value: dt.datetime | None) -> str | None:
+        return iso_z(value)
+
+
+TimelineEntry = Annotated[
+    TransitionEntry | RefundEntry | WebhookEntry | EventEntry, Field(discriminator="kind")
+]
+
+
+class PaymentTimeline(BaseModel):
+    """Everything that happened to one payment, oldest first."""
+
+    reference: str
+    data: list[TimelineEntry]
+
+
+class StatisticsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_: AwareDatetime | None = Field(
+        None, alias="from", description="created at or after; default: 30 days before `to`"
+    )
+    to: AwareDatetime | None = Field(None, description="created before; default: now")
+    currency: Currency | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StatisticsQuery:
+        if self.from_ is not None and self.to is not None and self.from_ >= self.to:
+            raise ValueError("from must be before to")
+        return self
+
+
+class StatusTotals(BaseModel):
+    status: str
+    currency: str
+    count: int
+    amount: int
+
+
+class CurrencyTotals(BaseModel):
+    currency: str
+    count: int
+    settled_count: int = Field(description="completed, partially refunded, refunded or disputed")
+    settled_amount: int
+    amount_refunded: int
+    fee: int
+    net_amount: int
+
+
+class StatisticsSummary(BaseModel):
+    created_from: dt.datetime
+    created_to: dt.datetime
+    currency: str | None
+    by_status: list[StatusTotals]
+    by_currency: list[CurrencyTotals]
+
+    @field_serializer("created_from", "created_to")
+    def _timestamps(self, value: dt.datetime) -> str | None:
+        return iso_z(value)

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+import uuid
 
 import sqlalchemy as sa
 
+from payportal.db import utcnow
 from payportal.errors import ValidationFailed
-from payportal.payments.models import Payment, PaymentStatus, Refund, RefundStatus
-from payportal.payments.state import InvalidTransition, apply_transition
+from payportal.events.models import OutboxEvent
+from payportal.events.services import append_event
+from payportal.gateways.models import GatewayWebhook
+from payportal.pagination import keyset_page
+from payportal.payment_methods.models import PaymentMethod, PaymentMethodStatus
+from payportal.payments.models import (
+    Payment,
+    PaymentStatus,
+    PaymentTransition,
+    Refund,
+    RefundStatus,
+)
+from payportal.payments.schemas import (
+    EventEntry,
+    InitializePayment,
+    PaymentListQuery,
+    RefundEntry,
+    TransitionEntry,
+    WebhookEntry,
+    payment_event_data,
+)
+from payportal.payments.state import (
+    InvalidTransition,
+    apply_transition,
+    can_transition,
+    lock_payment,
+)
 
 S = PaymentStatus
 
 REFUNDABLE = frozenset({S.COMPLETED, S.PARTIALLY_REFUNDED})
+# money leaves through refunds, with an amount: PUT status cannot set these
+REFUND_STATUSES = frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED})
 
 
 def new_reference(prefix: str) -> str:
@@ -74,6 +104,7 @@ def refund_payment(
         status=RefundStatus.SUCCEEDED,
         source=source,
         gateway_refund_id=gateway_refund_id,
+        created_at=utcnow(),
         created_by=actor,
         updated_by=actor,
     )
@@ -90,3 +121,262 @@ def refund_payment(
         amount_refunded=refunded,
     )
     return refund
+
+
+def _invalid(field: str, message: str, summary: str | None = None) -> ValidationFailed:
+    return ValidationFailed(
+        summary or f"{field}: {message}", details=[{"field": field, "message": message}]
+    )
+
+
+def check_payment_method(
+    session, merchant_id: uuid.UUID, method_id: uuid.UUID, currency: str
+) -> PaymentMethod:
+    """The merchant's own live, active, unexpired method, compatible with the currency."""
+    method = session.execute(
+        sa.select(PaymentMethod).where(
+            PaymentMethod.id == method_id,
+            PaymentMethod.merchant_id == merchant_id,
+            PaymentMethod.deleted_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    if method is None:
+        raise _invalid("payment_method_id", "no such payment method")
+    if method.status != PaymentMethodStatus.ACTIVE:
+        raise _invalid("payment_method_id", f"the payment method is {method.status}")
+    if method.expires_at is not None and method.expires_at <= utcnow():
+        raise _invalid("payment_method_id", "the payment method has expired")
+    accepted = (method.metadata_ or {}).get("currencies")
+    if isinstance(accepted, str):
+        accepted = [accepted]
+    if isinstance(accepted, list) and currency not in {str(c).upper() for c in accepted}:
+        raise _invalid("payment_method_id", f"the payment method does not accept {currency}")
+    return method
+
+
+def initialize_payment(
+    session,
+    settings,
+    merchant_id: uuid.UUID,
+    data: InitializePayment,
+    *,
+    actor: str | None,
+    correlation_id: str | None,
+    source: str = "api",
+) -> Payment:
+    """A new pending payment, its first transition and its payment.initiated event."""
+    if data.amount > settings.max_payment_amount:
+        raise _invalid("amount", f"must be at most {settings.max_payment_amount}")
+    if data.payment_method_id is not None:
+        check_payment_method(session, merchant_id, data.payment_method_id, data.currency)
+    now = utcnow()
+    payment = Payment(
+        id=uuid.uuid4(),
+        reference=new_reference("pay_"),
+        merchant_id=merchant_id,
+        payment_method_id=data.payment_method_id,
+        amount=data.amount,
+        currency=data.currency,
+        status=S.PENDING,
+        gateway=data.gateway,
+        description=data.description,
+        customer_email=data.customer_email,
+        customer_name=data.customer_name,
+        customer_phone=data.customer_phone,
+        metadata_=dict(data.metadata),
+        amount_refunded=0,
+        platform_fee=0,
+        gateway_fee=0,
+        expires_at=now + dt.timedelta(seconds=settings.payment_ttl),
+        version=1,
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+        updated_by=actor,
+    )
+    session.add(payment)
+    session.add(
+        PaymentTransition(
+            payment_id=payment.id,
+            merchant_id=merchant_id,
+            from_status=None,
+            to_status=S.PENDING,
+            source=source,
+            actor=actor,
+            created_at=now,
+        )
+    )
+    append_event(
+        session,
+        merchant_id=merchant_id,
+        type="payment.initiated",
+        data=payment_event_data(payment, settings.public_url),
+        payment_id=payment.id,
+        correlation_id=correlation_id,
+    )
+    session.flush()
+    return payment
+
+
+def change_status(
+    session,
+    settings,
+    merchant_id: uuid.UUID,
+    reference: str,
+    *,
+    status: PaymentStatus | str,
+    gateway_reference: str | None = None,
+    failure_code: str | None = None,
+    failure_reason: str | None = None,
+    source: str,
+    actor: str | None,
+    correlation_id: str | None,
+) -> Payment:
+    """Move the merchant's payment to `status` through the state machine (row locked)."""
+    target = PaymentStatus(status)
+    payment = lock_payment(session, merchant_id=merchant_id, reference=reference)
+    if target in REFUND_STATUSES and can_transition(PaymentStatus(payment.status), target):
+        raise _invalid(
+            "status",
+            "refund through payments/{reference}/refunds, which records the amount",
+            f"a payment becomes {target} by refunding it",
+        )
+    changes = {}
+    if gateway_reference is not None:
+        changes["gateway_reference"] = gateway_reference
+    if target is S.FAILED:
+        changes.update(failure_code=failure_code, failure_reason=failure_reason)
+    apply_transition(
+        session,
+        payment,
+        target,
+        source=source,
+        settings=settings,
+        actor=actor,
+        reason=failure_reason,
+        correlation_id=correlation_id,
+        **changes,
+    )
+    return payment
+
+
+def create_refund(
+    session,
+    settings,
+    merchant_id: uuid.UUID,
+    reference: str,
+    *,
+    amount: int | None,
+    reason: str | None,
+    source: str,
+    actor: str | None,
+    correlation_id: str | None,
+) -> tuple[Refund, Payment]:
+    """Lock the merchant's payment and refund it (see refund_payment)."""
+    payment = lock_payment(session, merchant_id=merchant_id, reference=reference)
+    refund = refund_payment(
+        session,
+        settings,
+        payment,
+        amount=amount,
+        reason=reason,
+        source=source,
+        actor=actor,
+        correlation_id=correlation_id,
+    )
+    session.flush()
+    return refund, payment
+
+
+def find_payment(session, merchant_id: uuid.UUID, reference: str) -> Payment | None:
+    return session.execute(
+        sa.select(Payment).where(Payment.merchant_id == merchant_id, Payment.reference == reference)
+    ).scalar_one_or_none()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def payment_list_statement(merchant_id: uuid.UUID, query: PaymentListQuery) -> sa.Select:
+    """The merchant's payments matching the filters (keyset_page adds order, cursor, limit)."""
+    stmt = sa.select(Payment).where(Payment.merchant_id == merchant_id)
+    if query.status is not None:
+        stmt = stmt.where(Payment.status == query.status)
+    if query.gateway is not None:
+        stmt = stmt.where(Payment.gateway == query.gateway)
+    if query.currency is not None:
+        stmt = stmt.where(Payment.currency == query.currency)
+    if query.customer_email is not None:
+        stmt = stmt.where(Payment.customer_email == query.customer_email.lower())
+    if query.created_from is not None:
+        stmt = stmt.where(Payment.created_at >= query.created_from)
+    if query.created_to is not None:
+        stmt = stmt.where(Payment.created_at < query.created_to)
+    if query.q is not None:
+        prefix = _escape_like(query.q) + "%"
+        stmt = stmt.where(
+            sa.or_(
+                Payment.reference.like(prefix, escape="\\"),
+                Payment.customer_email.like(prefix.lower(), escape="\\"),
+            )
+        )
+    return stmt
+
+
+def list_payments(
+    session, merchant_id: uuid.UUID, query: PaymentListQuery
+) -> tuple[list[Payment], bool, str | None]:
+    return keyset_page(
+        session, payment_list_statement(merchant_id, query), Payment, query.limit, query.cursor
+    )
+
+
+def payment_timeline(session, payment: Payment) -> list:
+    """Transitions, refunds, gateway webhooks received and outbox events, oldest first."""
+    entries: list = []
+    for t in session.scalars(
+        sa.select(PaymentTransition).where(PaymentTransition.payment_id == payment.id)
+    ):
+        entries.append(
+            TransitionEntry(
+                at=t.created_at,
+                from_status=t.from_status and str(t.from_status),
+                to_status=str(t.to_status),
+                source=t.source,
+                actor=t.actor,
+                reason=t.reason,
+            )
+        )
+    for r in session.scalars(sa.select(Refund).where(Refund.payment_id == payment.id)):
+        entries.append(
+            RefundEntry(
+                at=r.created_at,
+                reference=r.reference,
+                amount=r.amount,
+                currency=r.currency,
+                reason=r.reason,
+                source=r.source,
+            )
+        )
+    for w in session.scalars(
+        sa.select(GatewayWebhook).where(GatewayWebhook.payment_id == payment.id)
+    ):
+        entries.append(
+            WebhookEntry(
+                at=w.received_at,
+                gateway=w.gateway,
+                gateway_event_id=w.gateway_event_id,
+                event_type=w.event_type,
+                signature_valid=w.signature_valid,
+                outcome=w.outcome,
+            )
+        )
+    for e in session.scalars(sa.select(OutboxEvent).where(OutboxEvent.payment_id == payment.id)):
+        entries.append(
+            EventEntry(at=e.created_at, event_id=e.id, type=e.type, published_at=e.published_at)
+        )
+    # within one instant a transition comes before the refund and event it caused
+    order = {"transition": 0, "refund": 1, "webhook": 2, "event": 3}
+    entries.sort(key=lambda entry: (entry.at, order[entry.kind]))
+    return entries

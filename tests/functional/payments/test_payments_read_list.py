@@ -1,0 +1,173 @@
+"""GET payments/{reference} and GET payments: tenancy, every filter, keyset pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from payportal.payments.models import Payment
+from tests.factories import create_api_key
+from tests.functional.payments.conftest import API, initialize
+
+
+def test_get_a_payment(testapp, merchant):
+    _m, headers = merchant
+    created = initialize(testapp, headers, amount=777).json["payment"]
+    got = testapp.get(f"{API}/{created['reference']}", headers=headers).json["payment"]
+    assert got == created
+
+
+@pytest.mark.parametrize("name", ["pay_doesnotexist00000000000", "pay_", "something", "initialize"])
+def test_unknown_references_are_404(testapp, merchant, name):
+    _m, headers = merchant
+    r = testapp.get(f"{API}/{name}", headers=headers, status=(404, 405))
+    assert r.json["error"]["type"] in {"not_found", "invalid_request"}
+
+
+def test_without_credentials_reads_are_401(testapp, merchant, make_payment):
+    m, _headers = merchant
+    payment = make_payment(m)
+    for path in (API, f"{API}/{payment.reference}", f"{API}/{payment.reference}/events"):
+        assert testapp.get(path, status=401).json["error"]["type"] == "authentication_error"
+
+
+def _at(session, payment: Payment, when: dt.datetime) -> Payment:
+    session.execute(sa.update(Payment).where(Payment.id == payment.id).values(created_at=when))
+    return payment
+
+
+def refs(response) -> list[str]:
+    return [p["reference"] for p in response.json["data"]]
+
+
+def test_every_filter(testapp, dbsession, merchant, other_merchant, make_payment):
+    m, headers = merchant
+    other, _ = other_merchant
+    base = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    a = _at(dbsession, make_payment(m, customer_email="ada@example.com"), base)
+    b = _at(
+        dbsession,
+        make_payment(m, "completed", gateway="stripe", customer_email="bob@example.com"),
+        base + dt.timedelta(days=1),
+    )
+    c = _at(
+        dbsession,
+        make_payment(m, "failed", currency="EUR", customer_email="ADA@example.com"),
+        base + dt.timedelta(days=2),
+    )
+    d = _at(dbsession, make_payment(m, "refunded", gateway="stripe"), base + dt.timedelta(days=3))
+    make_payment(other, customer_email="ada@example.com")  # never in this merchant's lists
+
+    def listed(**params):
+        return refs(testapp.get(API, params, headers=headers))
+
+    assert listed() == [d.reference, c.reference, b.reference, a.reference]
+    assert listed(status="completed") == [b.reference]
+    assert listed(status="refunded") == [d.reference]
+    assert listed(gateway="stripe") == [d.reference, b.reference]
+    assert listed(currency="EUR") == [c.reference]
+    assert listed(customer_email="ada@example.com") == [c.reference, a.reference]
+    assert listed(customer_email="ADA@EXAMPLE.COM") == [c.reference, a.reference]
+    assert listed(created_from="2030-01-02T00:00:00Z") == [d.reference, c.reference, b.reference]
+    assert listed(created_to="2030-01-02T00:00:00Z") == [a.reference]
+    assert listed(created_from="2030-01-02T00:00:00+00:00", created_to="2030-01-04T00:00:00Z") == [
+        c.reference,
+        b.reference,
+    ]
+    assert listed(gateway="stripe", status="completed", currency="USD") == [b.reference]
+    assert listed(q="ada@") == [c.reference, a.reference]
+    assert listed(q="BOB") == [b.reference]
+    assert listed(q=b.reference[:12]) == [b.reference]
+    assert listed(q=b.reference) == [b.reference]
+    # LIKE wildcards in q are literal characters
+    assert listed(q="%") == []
+    assert listed(q="_da") == []
+
+
+def test_keyset_pages_cover_everything_once_newest_first(
+    testapp, dbsession, merchant, make_payment
+):
+    m, headers = merchant
+    base = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
+    payments = [make_payment(m) for _ in range(45)]
+    for i, payment in enumerate(payments):
+        # groups of three share one instant: the id breaks the tie, so no row is lost or repeated
+        _at(dbsession, payment, base + dt.timedelta(seconds=i // 3))
+    seen, cursor, pages = [], None, []
+    while True:
+        params = {"limit": 20, **({"cursor": cursor} if cursor else {})}
+        page = testapp.get(API, params, headers=headers).json
+        pages.append((len(page["data"]), page["has_more"]))
+        seen += [(p["created_at"], p["id"]) for p in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [(20, True), (20, True), (5, False)]
+    assert len(set(seen)) == 45
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_a_filtered_page_keeps_its_filter_across_pages(testapp, merchant, make_payment):
+    m, headers = merchant
+    completed = [make_payment(m, "completed").reference for _ in range(5)]
+    for _ in range(5):
+        make_payment(m)
+    first = testapp.get(API, {"status": "completed", "limit": 3}, headers=headers).json
+    second = testapp.get(
+        API, {"status": "completed", "limit": 3, "cursor": first["next_cursor"]}, headers=headers
+    ).json
+    assert sorted(refs_of(first) + refs_of(second)) == sorted(completed)
+    assert second["has_more"] is False
+
+
+def refs_of(page: dict) -> list[str]:
+    return [p["reference"] for p in page["data"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),
+        ({"status": "paid"}, "status"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"gateway": "square"}, "gateway"),
+        ({"created_from": "2030-01-01T00:00:00"}, "created_from"),  # no time zone
+        ({"created_to": "yesterday"}, "created_to"),
+        ({"sort": "amount"}, "sort"),
+    ],
+)
+def test_bad_list_parameters_are_422(testapp, merchant, params, field):
+    _m, headers = merchant
+    r = testapp.get(API, params, headers=headers, status=422)
+    assert r.json["error"]["details"][0]["field"] == field
+
+
+def test_an_api_key_reads_the_same_list(testapp, dbsession, merchant, make_payment):
+    m, headers = merchant
+    make_payment(m)
+    _row, key = create_api_key(dbsession, m)
+    by_key = testapp.get(API, headers={"Authorization": f"Bearer {key}"}).json
+    assert by_key == testapp.get(API, headers=headers).json
+
+
+def test_reserved_names_do_not_query_payments_by_reference(testapp, connection, merchant):
+    _m, headers = merchant
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa.event.listen(connection, "before_cursor_execute", record)
+    try:
+        testapp.get(f"{API}/statistics/summary", headers=headers)
+        initialize(testapp, headers)
+        testapp.get(f"{API}/initialize", headers=headers, status=405)
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", record)
+    lookups = [s for s in statements if "payments.reference =" in s]
+    assert lookups == []
