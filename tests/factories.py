@@ -63,3 +63,36 @@ def merchant_headers(session, settings, **merchant_fields) -> tuple[Merchant, di
     """A new merchant and the Authorization header of a fresh access token for it."""
     merchant = create_merchant(session, settings, **merchant_fields)
     return merchant, bearer(access_token(settings, merchant))
+
+
+def create_payment(session, settings, merchant, *, status: str = "pending", **fields):
+    """A payment of `merchant` initialized by the service, then walked to `status` through the
+    state machine (refunded states by real refunds: partially_refunded refunds half)."""
+    from payportal.payments.schemas import InitializePayment
+    from payportal.payments.services import initialize_payment, refund_payment
+    from payportal.payments.state import apply_transition
+
+    data = InitializePayment(**{"amount": 10_000, "currency": "USD", **fields})
+    payment = initialize_payment(
+        session, settings, merchant.id, data, actor="test", correlation_id=None
+    )
+    settled = {"completed", "partially_refunded", "refunded", "disputed"}
+    if status != "pending":
+        first = "completed" if status in settled else status
+        apply_transition(session, payment, first, source="api", settings=settings)
+    if status in {"partially_refunded", "refunded"}:
+        amount = payment.amount // 2 if status == "partially_refunded" else None
+        refund_payment(
+            session,
+            settings,
+            payment,
+            amount=amount,
+            reason=None,
+            source="api",
+            actor="test",
+            correlation_id=None,
+        )
+    if status == "disputed":
+        apply_transition(session, payment, "disputed", source="api", settings=settings)
+    session.flush()
+    return payment
