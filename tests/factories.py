@@ -65,6 +65,32 @@ def merchant_headers(session, settings, **merchant_fields) -> tuple[Merchant, di
     return merchant, bearer(access_token(settings, merchant))
 
 
+def card_method_body(number: str = "4242424242424242", **fields) -> dict:
+    """The JSON body of POST payment-methods for a card that is good for years."""
+    import datetime as dt
+
+    card = {"number": number, "exp_month": 12, "exp_year": dt.date.today().year + 3}
+    card.update(fields.pop("card", {}))
+    return {"name": "Company card", "type": "card", "card": card, **fields}
+
+
+def create_payment_method(session, keyring, merchant: Merchant, **body_fields):
+    """A payment method written through the service (a Visa card unless the body says else)."""
+    import json
+
+    from payportal.payment_methods.schemas import CreatePaymentMethod
+    from payportal.payment_methods.services import create_payment_method as create
+
+    body = body_fields if "type" in body_fields else card_method_body(**body_fields)
+    return create(
+        session,
+        keyring,
+        merchant.id,
+        CreatePaymentMethod.model_validate_json(json.dumps(body)),
+        actor=f"merchant:{merchant.id}",
+    )
+
+
 def create_payment(session, settings, merchant, *, status: str = "pending", **fields):
     """A payment of `merchant` initialized by the service, then walked to `status` through the
     state machine (refunded states by real refunds: partially_refunded refunds half)."""
@@ -94,5 +120,50 @@ def create_payment(session, settings, merchant, *, status: str = "pending", **fi
         )
     if status == "disputed":
         apply_transition(session, payment, "disputed", source="api", settings=settings)
+    session.flush()
+    return payment
+
+
+def create_payment_row(
+    session,
+    settings,
+    merchant,
+    *,
+    amount: int = 10_000,
+    currency: str = "USD",
+    status: str = "pending",
+    expires_in: int = 1800,
+    **fields,
+):
+    """A payment written straight through the model with its first transition (no services):
+    any status, any expiry (a negative `expires_in` makes a pending payment already past it)."""
+    import datetime as dt
+
+    from payportal.db import utcnow
+    from payportal.payments.models import Payment, PaymentTransition
+    from payportal.payments.services import new_reference
+
+    payment = Payment(
+        reference=new_reference("pay_"),
+        merchant_id=merchant.id,
+        amount=amount,
+        currency=currency,
+        status=status,
+        expires_at=utcnow() + dt.timedelta(seconds=expires_in),
+        created_by="test",
+        **fields,
+    )
+    session.add(payment)
+    session.flush()
+    session.add(
+        PaymentTransition(
+            payment_id=payment.id,
+            merchant_id=merchant.id,
+            from_status=None,
+            to_status=status,
+            source="api",
+            actor="test",
+        )
+    )
     session.flush()
     return payment
