@@ -1,0 +1,258 @@
+"""Server-side browser sessions for the dashboard and the operator console.
+
+The cookie holds a random id; the dashboard_sessions row holds only its SHA-256, the CSRF token,
+an absolute expiry and an idle timeout. Merchant and operator sessions live in different cookies
+and are only ever read under their own path (/dashboard, /admin), never under /api, so a browser
+cookie can never authenticate an API call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import zope.sqlalchemy
+
+from payportal.db import utcnow
+from payportal.merchants.models import DashboardSession, Merchant, Operator
+from payportal.security import CredentialKind, Identity
+
+SESSION_LIFETIME = dt.timedelta(hours=12)
+IDLE_TIMEOUT = dt.timedelta(hours=2)
+# last_seen_at moves at most once a minute, so browsing does not write on every page
+TOUCH_RESOLUTION = dt.timedelta(minutes=1)
+# environments served over plain http on a developer's machine or inside the test suite
+LOCAL_ENVIRONMENTS = frozenset({"development", "test"})
+
+
+@dataclass(frozen=True)
+class Realm:
+    """One kind of signed-in browser: where its pages live and which cookie carries it."""
+
+    name: str
+    cookie_base: str
+    path_prefix: str
+
+
+MERCHANT = Realm("merchant", "payportal", "/dashboard")
+OPERATOR = Realm("operator", "payportal-admin", "/admin")
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """A session row that is valid right now, with what the pages need about its owner."""
+
+    digest: str
+    csrf_token: str
+    realm: Realm
+    merchant_id: uuid.UUID | None
+    merchant_status: str | None
+    operator_id: uuid.UUID | None
+    display_name: str
+    email: str
+
+    def identity(self) -> Identity:
+        if self.realm is OPERATOR:
+            return Identity(
+                kind=CredentialKind.OPERATOR_SESSION,
+                operator_id=self.operator_id,
+                credential_id=self.digest,
+            )
+        return Identity(
+            kind=CredentialKind.SESSION,
+            merchant_id=self.merchant_id,
+            merchant_status=self.merchant_status,
+            credential_id=self.digest,
+        )
+
+
+def is_local(settings) -> bool:
+    return settings.environment in LOCAL_ENVIRONMENTS
+
+
+def cookie_name(settings, realm: Realm) -> str:
+    # __Host- makes the browser refuse the cookie unless Secure, Path=/ and without Domain
+    return realm.cookie_base if is_local(settings) else f"__Host-{realm.cookie_base}"
+
+
+def session_digest(raw_id: str) -> str:
+    return hashlib.sha256(raw_id.encode()).hexdigest()
+
+
+def realm_for_path(path: str) -> Realm | None:
+    for realm in (MERCHANT, OPERATOR):
+        if path == realm.path_prefix or path.startswith(realm.path_prefix + "/"):
+            return realm
+    return None
+
+
+def start_session(
+    session,
+    *,
+    merchant_id: uuid.UUID | None = None,
+    operator_id: uuid.UUID | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[str, DashboardSession]:
+    """A new session for one owner; returns (raw id for the cookie, row)."""
+    now = now or utcnow()
+    raw_id = secrets.token_urlsafe(32)
+    row = DashboardSession(
+        digest=session_digest(raw_id),
+        merchant_id=merchant_id,
+        operator_id=operator_id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + SESSION_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    return raw_id, row
+
+
+def revoke_session(session, digest: str) -> None:
+    result = session.execute(
+        sa.update(DashboardSession)
+        .where(DashboardSession.digest == digest, DashboardSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if result.rowcount:
+        zope.sqlalchemy.mark_changed(session)
+
+
+def revoke_merchant_sessions(session, merchant_id: uuid.UUID) -> int:
+    """Sign a merchant out of every browser (password change); returns how many ended."""
+    result = session.execute(
+        sa.update(DashboardSession)
+        .where(DashboardSession.merchant_id == merchant_id, DashboardSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if result.rowcount:
+        zope.sqlalchemy.mark_changed(session)
+    return result.rowcount or 0
+
+
+def _valid(now: dt.datetime):
+    return sa.and_(
+        DashboardSession.revoked_at.is_(None),
+        DashboardSession.expires_at > now,
+        DashboardSession.last_seen_at > now - IDLE_TIMEOUT,
+    )
+
+
+def load_session(session, raw_id: str, realm: Realm) -> ActiveSession | None:
+    """The valid session behind a cookie value, or None (unknown, expired, idle, revoked)."""
+    now = utcnow()
+    digest = session_digest(raw_id)
+    if realm is OPERATOR:
+        row = session.execute(
+            sa.select(DashboardSession, Operator.name, Operator.email)
+            .join(Operator, Operator.id == DashboardSession.operator_id)
+            .where(DashboardSession.digest == digest, Operator.is_active, _valid(now))
+        ).first()
+        if row is None:
+            return None
+        found = ActiveSession(
+            digest=digest,
+            csrf_token=row[0].csrf_token,
+            realm=realm,
+            merchant_id=None,
+            merchant_status=None,
+            operator_id=row[0].operator_id,
+            display_name=row.name or row.email,
+            email=row.email,
+        )
+    else:
+        row = session.execute(
+            sa.select(DashboardSession, Merchant.status, Merchant.name, Merchant.email)
+            .join(Merchant, Merchant.id == DashboardSession.merchant_id)
+            # a password change ends every browser session that began before it
+            .where(
+                DashboardSession.digest == digest,
+                DashboardSession.created_at >= Merchant.password_changed_at,
+                _valid(now),
+            )
+        ).first()
+        if row is None:
+            return None
+        found = ActiveSession(
+            digest=digest,
+            csrf_token=row[0].csrf_token,
+            realm=realm,
+            merchant_id=row[0].merchant_id,
+            merchant_status=str(row.status),
+            operator_id=None,
+            display_name=row.name,
+            email=row.email,
+        )
+    if row[0].last_seen_at < now - TOUCH_RESOLUTION:
+        session.execute(
+            sa.update(DashboardSession)
+            .where(DashboardSession.digest == digest)
+            .values(last_seen_at=now)
+        )
+        zope.sqlalchemy.mark_changed(session)
+    return found
+
+
+def request_session(request) -> ActiveSession | None:
+    """The session of the realm this path belongs to (reified as request.dashboard_session)."""
+    realm = realm_for_path(request.path_info)
+    if realm is None:
+        return None
+    raw_id = request.cookies.get(cookie_name(request.app_settings, realm))
+    if not raw_id or len(raw_id) > 100:
+        return None
+    return load_session(request.dbsession, raw_id, realm)
+
+
+def identity_from_session(request) -> Identity | None:
+    """Identity source for the security policy: only under /dashboard and /admin."""
+    active = request.dashboard_session
+    return active.identity() if active is not None else None
+
+
+def set_session_cookie(request, response, realm: Realm, raw_id: str) -> None:
+    settings = request.app_settings
+    response.set_cookie(
+        cookie_name(settings, realm),
+        raw_id,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        path="/",
+        secure=not is_local(settings),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def clear_session_cookie(request, response, realm: Realm) -> None:
+    settings = request.app_settings
+    response.delete_cookie(
+        cookie_name(settings, realm), path="/", secure=not is_local(settings), samesite="Lax"
+    )
+
+
+def sign_in(request, response, realm: Realm, owner_id: uuid.UUID) -> None:
+    """A fresh session id at every sign-in (no fixation); any session the browser had ends."""
+    previous = request.dashboard_session
+    if previous is not None:
+        revoke_session(request.dbsession, previous.digest)
+    owner = {"operator_id": owner_id} if realm is OPERATOR else {"merchant_id": owner_id}
+    raw_id, _row = start_session(request.dbsession, **owner)
+    set_session_cookie(request, response, realm, raw_id)
+
+
+def sign_out(request, response, realm: Realm) -> None:
+    active = request.dashboard_session
+    if active is not None:
+        revoke_session(request.dbsession, active.digest)
+    clear_session_cookie(request, response, realm)
+
+
+def includeme(config):
+    config.add_request_method(request_session, "dashboard_session", reify=True)
+    config.registry.security_policy_impl.identity_sources.append(identity_from_session)
