@@ -8,6 +8,7 @@ every stored value under the first key.
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -35,24 +36,33 @@ class Keyring:
         return f"{VERSION}.{self.primary_id}.{encoded}"
 
     def decrypt(self, token: str, context: str = "") -> str:
-        try:
-            version, key_id, encoded = token.split(".", 2)
-        except ValueError:
-            raise DecryptionError("not a sealed value") from None
+        version, key_id, encoded = _parts(token)
         cipher = self._ciphers.get(key_id)
         if version != VERSION or cipher is None:
             raise DecryptionError(f"no key {key_id!r} in the keyring")
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise DecryptionError("sealed value is not valid base64") from None
+        if len(raw) <= NONCE_BYTES:
+            raise DecryptionError("sealed value is truncated")
         try:
             return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode()).decode()
         except InvalidTag:
             raise DecryptionError("value does not decrypt under its key") from None
 
     def key_id_of(self, token: str) -> str:
-        return token.split(".", 2)[1]
+        return _parts(token)[1]
 
     def needs_rotation(self, token: str) -> bool:
         return self.key_id_of(token) != self.primary_id
+
+
+def _parts(token: str) -> tuple[str, str, str]:
+    parts = token.split(".", 2)
+    if len(parts) != 3:
+        raise DecryptionError("not a sealed value")
+    return parts[0], parts[1], parts[2]
 
 
 def keyring_from_settings(settings) -> Keyring:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, get_currency_precision, is_currency
 
 # Currencies payportal accepts (ISO 4217). Precision comes from Babel (JPY 0, USD 2, KWD 3).
 SUPPORTED_CURRENCIES: tuple[str, ...] = (
@@ -31,6 +31,9 @@ class MoneyError(ValueError):
 @cache
 def precision(currency: str) -> int:
     """Digits after the decimal point in the currency's minor unit."""
+    # Babel answers 2 for any code it does not know ('jpy', 'XYZ'): that would be silently wrong.
+    if not is_currency(currency):
+        raise MoneyError(f"{currency!r} is not an ISO 4217 currency code")
     return get_currency_precision(currency)
 
 

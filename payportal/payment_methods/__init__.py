@@ -1,5 +1,7 @@
-"""payment_methods slice."""
+"""payment_methods slice: cards, bank accounts, mobile money and wallets, sealed at rest."""
 
 
 def includeme(config):
-    pass
+    from payportal.payment_methods.resources import PaymentMethodCollection
+
+    config.add_resource_child("api", "payment-methods", PaymentMethodCollection)

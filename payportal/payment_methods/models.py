@@ -8,9 +8,10 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
-from payportal.db import Audited, Base, SoftDeleted, UUIDPrimaryKey, pg_enum
+from payportal.db import Audited, Base, SoftDeleted, UUIDPrimaryKey, pg_enum, utcnow
 
 
 class PaymentMethodType(StrEnum):
@@ -27,6 +28,10 @@ class PaymentMethodStatus(StrEnum):
     INACTIVE = "inactive"
     EXPIRED = "expired"
     BLOCKED = "blocked"
+
+
+# Statuses a lapsed expiry date overrides; `blocked` (and `expired` itself) stay as they are.
+LAPSING_STATUSES = (PaymentMethodStatus.ACTIVE, PaymentMethodStatus.INACTIVE)
 
 
 class PaymentMethod(UUIDPrimaryKey, Audited, SoftDeleted, Base):
@@ -61,6 +66,29 @@ class PaymentMethod(UUIDPrimaryKey, Audited, SoftDeleted, Base):
     )
     expires_at: Mapped[dt.datetime | None] = mapped_column()
 
+    @hybrid_property
+    def effective_status(self) -> PaymentMethodStatus:
+        """The status as of now: a card whose month has ended is `expired`, whatever is stored."""
+        if (
+            self.status in LAPSING_STATUSES
+            and self.expires_at is not None
+            and self.expires_at <= utcnow()
+        ):
+            return PaymentMethodStatus.EXPIRED
+        return PaymentMethodStatus(self.status)
+
+    @effective_status.inplace.expression
+    @classmethod
+    def _effective_status_expression(cls) -> sa.ColumnElement[PaymentMethodStatus]:
+        # the same rule in SQL, so `?status=expired` and the response never disagree
+        return sa.case(
+            (
+                sa.and_(cls.status.in_(LAPSING_STATUSES), cls.expires_at <= sa.func.now()),
+                sa.literal(PaymentMethodStatus.EXPIRED, cls.status.type),
+            ),
+            else_=cls.status,
+        )
+
     __table_args__ = (
         # exactly one default per merchant, among methods that are not deleted
         sa.Index(
@@ -69,5 +97,20 @@ class PaymentMethod(UUIDPrimaryKey, Audited, SoftDeleted, Base):
             unique=True,
             postgresql_where=sa.text("is_default AND deleted_at IS NULL"),
         ),
-        sa.Index("ix_payment_methods_merchant_id_created_at_id", "merchant_id", "created_at", "id"),
+        # the list pages, newest first, over the merchant's live methods (optionally one type)
+        sa.Index(
+            "ix_payment_methods_merchant_id_created_at_id",
+            "merchant_id",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_payment_methods_merchant_id_type_created_at_id",
+            "merchant_id",
+            "type",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
     )
