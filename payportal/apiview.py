@@ -28,6 +28,7 @@ from payportal import idempotency
 from payportal.errors import (
     InvalidRequest,
     MerchantInactive,
+    NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -150,6 +151,9 @@ def make_view(op: ApiOperation, func: Callable) -> Callable:
     wants_query = "query" in inspect.signature(func).parameters
 
     def api_view_callable(context, request):
+        if request.subpath:
+            # traversal hands extra segments to the view: '/payments/initialize/x' is not a path
+            raise NotFound("no such resource")
         if op.moves_money:
             identity = request.identity
             if identity is not None and identity.merchant_status != "active":

@@ -14,6 +14,7 @@ from pyramid.exceptions import PredicateMismatch
 from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+from pyramid_retry import is_error_retryable
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,8 @@ def payportal_error_view(exc: PayportalError, request):
 def notfound_view(exc, request):
     _abort_transaction(request)
     if is_api_request(request):
-        if isinstance(exc, PredicateMismatch):
+        # a view exists for this name but not for this method; extra segments make it a 404
+        if isinstance(exc, PredicateMismatch) and not request.subpath:
             return json_error_response(
                 request,
                 405,
@@ -228,7 +230,7 @@ def http_exception_view(exc: HTTPException, request):
         return json_error_response(
             request,
             exc.code,
-            "invalid_request",
+            "server_error" if exc.code >= 500 else "invalid_request",
             exc.title.lower().replace(" ", "_"),
             exc.explanation or exc.title,
         )
@@ -238,13 +240,26 @@ def http_exception_view(exc: HTTPException, request):
 @exception_view_config(Exception)
 def server_error_view(exc: Exception, request):
     _abort_transaction(request)
-    log.error(
-        "unhandled error on %s %s [correlation_id=%s]",
-        request.method,
-        request.path_info,
-        getattr(request, "correlation_id", None),
-        exc_info=exc,
-    )
+    correlation_id = getattr(request, "correlation_id", None)
+    if is_error_retryable(request, exc):
+        # a serialization failure or deadlock: pyramid_retry runs the request again
+        log.warning(
+            "retrying %s %s after %s [correlation_id=%s]",
+            request.method,
+            request.path_info,
+            type(exc).__name__,
+            correlation_id,
+            extra={"correlation_id": correlation_id},
+        )
+    else:
+        log.error(
+            "unhandled error on %s %s [correlation_id=%s]",
+            request.method,
+            request.path_info,
+            correlation_id,
+            exc_info=exc,
+            extra={"correlation_id": correlation_id},
+        )
     message = "internal error; quote the correlation_id when reporting it"
     if is_api_request(request):
         return json_error_response(request, 500, "server_error", "internal_error", message)

@@ -24,9 +24,23 @@ def migration_heads() -> set[str]:
     return set(ScriptDirectory.from_config(config).get_heads())
 
 
+def migration_revisions(connection) -> set[str]:
+    """The revisions the database is at; none when it was never migrated (no version table)."""
+    if connection.scalar(sa.text("SELECT to_regclass('alembic_version')")) is None:
+        return set()
+    return set(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def probe_response(data: dict, status: int = 200):
+    response = json_response(data, status=status)
+    # a cached answer would hide the moment the process stops being ready
+    response.cache_control = "no-store"
+    return response
+
+
 @view_config(route_name="healthz", permission=NO_PERMISSION_REQUIRED)
 def healthz(request):
-    return json_response({"status": "ok"})
+    return probe_response({"status": "ok"})
 
 
 @view_config(route_name="readyz", permission=NO_PERMISSION_REQUIRED)
@@ -36,9 +50,7 @@ def readyz(request):
     engine = request.registry.dbengine
     try:
         with engine.connect() as connection:
-            current = set(
-                connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
-            )
+            current = migration_revisions(connection)
         expected = request.registry.migration_heads
         if current == expected:
             checks["database"] = "ok"
@@ -52,15 +64,17 @@ def readyz(request):
             )
     except sa.exc.SQLAlchemyError as exc:
         ready = False
-        checks["database"] = f"unreachable: {type(exc.orig or exc).__name__}"
-        log.warning("readyz: database unreachable: %s", exc.__class__.__name__)
+        # the driver's error class only: its message may carry the host and user
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        checks["database"] = f"unreachable: {reason}"
+        log.warning("readyz: database unreachable: %s", reason)
     for name, check in request.registry.readiness_checks:
         try:
             checks[name] = check(request.registry)
         except Exception as exc:
             ready = False
             checks[name] = f"failing: {type(exc).__name__}"
-    return json_response(
+    return probe_response(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import time
 import uuid
+
+from pyramid_retry import is_error_retryable
 
 log = logging.getLogger("payportal.access")
 
@@ -52,6 +55,20 @@ def _correlation_id(request) -> str:
     return environ[_ENVIRON_KEY]
 
 
+def _close_spooled_body(request) -> None:
+    """Close the temporary file a large body was spooled into, once no retry will read it.
+
+    pyramid_retry makes every body seekable so a retried attempt can read it again; bodies over
+    webob's limit go to a temporary file that nothing else closes.
+    """
+    exception = getattr(request, "exception", None)
+    if exception is not None and is_error_retryable(request, exception):
+        return
+    body = request.environ.get("wsgi.input")
+    if request.environ.get("webob.is_body_seekable") and isinstance(body, io.BufferedRandom):
+        body.close()
+
+
 def correlation_tween_factory(handler, registry):
     def correlation_tween(request):
         start = time.perf_counter()
@@ -66,12 +83,15 @@ def correlation_tween_factory(handler, registry):
         finally:
             duration_ms = (time.perf_counter() - start) * 1000
             identity = getattr(request, "_payportal_identity_for_log", None)
+            # the path without its query string: tokens and e-mails never reach the log
             log.info(
-                "%s %s %s %.1fms",
+                "%s %s %s %.1fms correlation_id=%s merchant_id=%s",
                 request.method,
                 request.path_info,
                 status,
                 duration_ms,
+                correlation_id,
+                identity or "-",
                 extra={
                     "method": request.method,
                     "path": request.path_info,
@@ -82,13 +102,27 @@ def correlation_tween_factory(handler, registry):
                     "route": request.matched_route.name if request.matched_route else None,
                 },
             )
+            _close_spooled_body(request)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 
     return correlation_tween
 
 
+def use_json_format(logger: logging.Logger | None = None) -> None:
+    """Switch the handlers of `logger` (the root logger by default) to one JSON object a line.
+
+    PAYPORTAL_LOG_FORMAT=json does this at start-up, so a container can ask for JSON logs
+    without its own copy of the .ini's logging sections.
+    """
+    formatter = JsonFormatter()
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.setFormatter(formatter)
+
+
 def includeme(config):
+    if config.registry.payportal_settings.log_format == "json":
+        use_json_format()
     config.add_request_method(_correlation_id, "correlation_id", reify=True)
     config.add_tween(
         "payportal.logging.correlation_tween_factory", over="pyramid_tm.tm_tween_factory"

@@ -65,6 +65,7 @@ SECRET_SETTINGS = (
     "flutterwave_secret_hash",
 )
 MIN_SECRET_BYTES = 32
+ENVIRONMENTS = frozenset({"development", "test", "production"})
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -192,6 +193,14 @@ class Settings(BaseModel):
         parse_encryption_keys(value)
         return value
 
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        # a typo such as "prod" must not quietly skip the production checks
+        if value not in ENVIRONMENTS:
+            raise ValueError(f"must be one of {', '.join(sorted(ENVIRONMENTS))}")
+        return value
+
     @field_validator("log_format")
     @classmethod
     def _log_format(cls, value: str) -> str:
@@ -252,8 +261,12 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = No
 
 
 def includeme(config):
-    """Validate settings once at start-up and expose them as request.settings_obj."""
-    settings = load_settings(config.get_settings())
+    """Validate settings once at start-up and expose them as request.app_settings."""
+    try:
+        settings = load_settings(config.get_settings())
+    except SettingsError as exc:
+        # one line on the console that names the setting, not a traceback through PasteDeploy
+        raise SystemExit(f"payportal: {exc}") from None
     config.registry.payportal_settings = settings
     config.add_request_method(
         lambda request: request.registry.payportal_settings, "app_settings", reify=True

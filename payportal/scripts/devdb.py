@@ -4,13 +4,15 @@
     payportal-devdb migrate development.ini   only migrate (DATABASE_URL or the embedded server)
 
 Without DATABASE_URL an embedded PostgreSQL (the pgserver package) is started with its data under
-var/postgres, reused by the next run and stopped when this command stops.
+var/postgres, reused by the next run and stopped when this command stops (Ctrl-C, SIGTERM, SIGHUP).
+PORT=8080 serves on another port (pserve's http_port variable) and moves the public URL with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +20,26 @@ from pathlib import Path
 DEMO_MERCHANT = ("demo@payportal.local", "demo-merchant-password")
 DEMO_OPERATOR = ("operator@payportal.local", "demo-operator-password")
 EMBEDDED_DB = "payportal"
+# how long pserve gets to finish on its own after Ctrl-C (which reaches the whole process group)
+PSERVE_STOP_GRACE = 10
+
+
+class StopRequested(Exception):
+    """SIGTERM or SIGHUP reached this process: stop pserve, then the embedded database."""
+
+
+def _raise_stop(signum, _frame):
+    raise StopRequested(signal.Signals(signum).name)
 
 
 def start_embedded_postgres(data_dir: Path, cleanup_mode: str = "stop"):
-    """Start (or reuse) an embedded PostgreSQL; returns the pgserver handle."""
+    """Start (or reuse) an embedded PostgreSQL; returns the pgserver handle.
+
+    As root, pgserver runs the server as its own unprivileged 'pgserver' system user.
+    """
     import pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
 
 
@@ -54,7 +69,7 @@ def migrate(ini: str, url: str) -> None:
     command.upgrade(config, "head")
 
 
-def seed_demo(ini: str, url: str) -> None:
+def seed_demo(ini: str, environ: dict[str, str]) -> None:
     """Create the demo merchant (active) and operator once; print how to sign in."""
     import sqlalchemy as sa
     from pyramid.paster import get_appsettings
@@ -66,8 +81,11 @@ def seed_demo(ini: str, url: str) -> None:
     from payportal.settings import load_settings
 
     load_all_models()
-    settings = load_settings(get_appsettings(ini, name="main"), {**os.environ, "DATABASE_URL": url})
-    engine = make_engine(url, pool_size=1)
+    settings = load_settings(get_appsettings(ini, name="main"), environ)
+    if settings.is_production:
+        # demo accounts have published passwords: never in a production database
+        raise SystemExit(f"payportal-devdb: {ini} is a production configuration; use pserve")
+    engine = make_engine(settings.database_url, pool_size=1)
 
     def hash_(password: str) -> str:
         return hash_password(
@@ -96,16 +114,11 @@ def seed_demo(ini: str, url: str) -> None:
                 )
             )
     engine.dispose()
-    print("\n  payportal is starting on " + settings.public_url)
-    print(
-        f"  merchant dashboard: {settings.public_url}/dashboard/  "
-        f"{DEMO_MERCHANT[0]} / {DEMO_MERCHANT[1]}"
-    )
-    print(
-        f"  operator console:   {settings.public_url}/admin/  "
-        f"{DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}"
-    )
-    print(f"  API reference:      {settings.public_url}/api/docs\n", flush=True)
+    url = settings.public_url
+    print(f"\n  payportal is starting on {url}")
+    print(f"  merchant dashboard: {url}/dashboard/  {DEMO_MERCHANT[0]} / {DEMO_MERCHANT[1]}")
+    print(f"  operator console:   {url}/admin/  {DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}")
+    print(f"  API reference:      {url}/api/docs\n", flush=True)
 
 
 def database_url(var_dir: Path):
@@ -118,6 +131,32 @@ def database_url(var_dir: Path):
     return sqlalchemy_url(server.get_uri(), EMBEDDED_DB), server
 
 
+def serve_environ(url: str, port: str | None) -> dict[str, str]:
+    environ = {**os.environ, "DATABASE_URL": url}
+    if port and not environ.get("PAYPORTAL_PUBLIC_URL"):
+        # links in e-mails and checkout URLs must point where the server really listens
+        environ["PAYPORTAL_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    return environ
+
+
+def run_pserve(command: list[str], environ: dict[str, str]) -> int:
+    """Run pserve until it exits or this process is told to stop; 0 on a requested stop."""
+    process = subprocess.Popen(command, env=environ)  # noqa: S603 - our own pserve
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reached pserve as well; let it finish its shutdown first
+        try:
+            process.wait(timeout=PSERVE_STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait()
+    except StopRequested:
+        process.terminate()
+        process.wait()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="payportal-devdb",
@@ -127,24 +166,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["serve", "migrate"])
     parser.add_argument("ini")
     args, extra = parser.parse_known_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stop)
     var_dir = Path(os.environ.get("PAYPORTAL_VAR", "var")).resolve()
-    url, server = database_url(var_dir)
+    server = None
     try:
+        url, server = database_url(var_dir)
         migrate(args.ini, url)
+        where = "DATABASE_URL" if server is None else f"embedded PostgreSQL in {var_dir}/postgres"
+        print(f"  database: {where}, migrations at head", flush=True)
         if args.action == "migrate":
             return 0
-        seed_demo(args.ini, url)
-        env = {**os.environ, "DATABASE_URL": url}
         port = os.environ.get("PORT")
+        environ = serve_environ(url, port)
+        seed_demo(args.ini, environ)
         pserve = [str(Path(sys.executable).with_name("pserve")), args.ini, *extra]
         if port:
             pserve.append(f"http_port={port}")
-        process = subprocess.Popen(pserve, env=env)  # noqa: S603 - our own pserve
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            process.terminate()
-            return process.wait()
+        return run_pserve(pserve, environ)
+    except (KeyboardInterrupt, StopRequested):
+        return 0
     finally:
         if server is not None:
             server.cleanup()
