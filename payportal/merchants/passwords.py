@@ -38,3 +38,9 @@ def _dummy_hash(rounds: int) -> str:
 def burn_equal_time(password: str, *, pepper: str, rounds: int) -> None:
     """Spend what a real verification costs, so unknown emails answer no faster."""
     verify_password(password, _dummy_hash(rounds), pepper=pepper)
+
+
+def needs_rehash(password_hash: str, *, rounds: int) -> bool:
+    """True when the hash was made with another cost than BCRYPT_ROUNDS asks for now."""
+    parts = password_hash.split("$")
+    return len(parts) < 4 or not parts[2].isdigit() or int(parts[2]) != rounds
