@@ -12,6 +12,8 @@ def main(global_config, **settings):
     """Build the WSGI application from the .ini settings (environment variables override)."""
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
     settings.setdefault("retry.attempts", "3")
+    # an oversized body is refused unread, not copied to be replayable first
+    settings.setdefault("retry.activate_hook", "payportal.apiview.retry_attempts")
     settings.setdefault("jinja2.directories", os.path.join(PROJECT_ROOT, "templates"))
     with Configurator(settings=settings) as config:
         # typed settings first: everything after reads config.registry.payportal_settings

@@ -87,6 +87,18 @@ def raise_validation(exc: ValidationError) -> None:
     raise ValidationFailed(f"{first['field']}: {first['message']}", details=details) from None
 
 
+def retry_attempts(request) -> int | None:
+    """pyramid_retry's activate hook: one attempt for a body declared over the size limit.
+
+    Retries need a replayable copy of the body, and making one reads it whole; a body that is
+    refused anyway (413) is then never read at all. None: the configured number of attempts.
+    """
+    length = request.content_length
+    if length is not None and length > request.registry.payportal_settings.max_body_bytes:
+        return 1
+    return None
+
+
 def read_json_body(request, max_bytes: int) -> bytes:
     """The raw request body, after the size and media-type checks of the contract."""
     length = request.content_length
