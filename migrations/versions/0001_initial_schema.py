@@ -186,6 +186,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_payment_methods_merchant_id_created_at_id', 'payment_methods', ['merchant_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_payment_methods_merchant_id_type_created_at_id', 'payment_methods', ['merchant_id', 'type', 'created_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_payment_methods_merchant_id_status_created_at_id', 'payment_methods', ['merchant_id', 'status', 'created_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('uq_payment_methods_one_default', 'payment_methods', ['merchant_id'], unique=True, postgresql_where=sa.text('is_default AND deleted_at IS NULL'))
     op.create_table('refresh_tokens',
     sa.Column('jti', sa.Uuid(), nullable=False),
@@ -387,6 +388,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_refresh_tokens_family_id'), table_name='refresh_tokens')
     op.drop_table('refresh_tokens')
     op.drop_index('uq_payment_methods_one_default', table_name='payment_methods', postgresql_where=sa.text('is_default AND deleted_at IS NULL'))
+    op.drop_index('ix_payment_methods_merchant_id_status_created_at_id', table_name='payment_methods', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_payment_methods_merchant_id_type_created_at_id', table_name='payment_methods', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_payment_methods_merchant_id_created_at_id', table_name='payment_methods', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_table('payment_methods')

@@ -8,7 +8,6 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from payportal.db import Audited, Base, SoftDeleted, UUIDPrimaryKey, pg_enum, utcnow
@@ -66,7 +65,7 @@ class PaymentMethod(UUIDPrimaryKey, Audited, SoftDeleted, Base):
     )
     expires_at: Mapped[dt.datetime | None] = mapped_column()
 
-    @hybrid_property
+    @property
     def effective_status(self) -> PaymentMethodStatus:
         """The status as of now: a card whose month has ended is `expired`, whatever is stored."""
         if (
@@ -77,17 +76,22 @@ class PaymentMethod(UUIDPrimaryKey, Audited, SoftDeleted, Base):
             return PaymentMethodStatus.EXPIRED
         return PaymentMethodStatus(self.status)
 
-    @effective_status.inplace.expression
     @classmethod
-    def _effective_status_expression(cls) -> sa.ColumnElement[PaymentMethodStatus]:
-        # the same rule in SQL, so `?status=expired` and the response never disagree
-        return sa.case(
-            (
+    def effective_status_is(cls, status: PaymentMethodStatus | str) -> sa.ColumnElement[bool]:
+        """The same rule as a WHERE clause, so `?status=expired` and the response agree; written
+        per status so the (merchant_id, status, created_at, id) index serves it in order."""
+        status = PaymentMethodStatus(status)
+        if status is PaymentMethodStatus.EXPIRED:
+            return sa.or_(
+                cls.status == status,
                 sa.and_(cls.status.in_(LAPSING_STATUSES), cls.expires_at <= sa.func.now()),
-                sa.literal(PaymentMethodStatus.EXPIRED, cls.status.type),
-            ),
-            else_=cls.status,
-        )
+            )
+        if status in LAPSING_STATUSES:
+            return sa.and_(
+                cls.status == status,
+                sa.or_(cls.expires_at.is_(None), cls.expires_at > sa.func.now()),
+            )
+        return cls.status == status
 
     __table_args__ = (
         # exactly one default per merchant, among methods that are not deleted
@@ -109,6 +113,14 @@ class PaymentMethod(UUIDPrimaryKey, Audited, SoftDeleted, Base):
             "ix_payment_methods_merchant_id_type_created_at_id",
             "merchant_id",
             "type",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_payment_methods_merchant_id_status_created_at_id",
+            "merchant_id",
+            "status",
             "created_at",
             "id",
             postgresql_where=sa.text("deleted_at IS NULL"),

@@ -136,7 +136,7 @@ def list_payment_methods(
     if method_type is not None:
         stmt = stmt.where(PaymentMethod.type == method_type)
     if status is not None:
-        stmt = stmt.where(PaymentMethod.effective_status == status)
+        stmt = stmt.where(PaymentMethod.effective_status_is(status))
     return keyset_page(session, stmt, PaymentMethod, limit, cursor)
 
 
