@@ -20,6 +20,8 @@ NAMING_CONVENTION = {
 
 # environ key through which tests hand the app a connection already inside a transaction
 TEST_CONNECTION_KEY = "payportal.test_connection"
+# session.info key: the transaction manager driving a session made by get_tm_session
+TRANSACTION_MANAGER_KEY = "payportal.transaction_manager"
 
 
 def utcnow() -> dt.datetime:
@@ -126,6 +128,8 @@ def get_tm_session(session_factory: sessionmaker, transaction_manager, **kwargs)
     """A session whose commit/rollback is driven by the given transaction manager."""
     session = session_factory(**kwargs)
     zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
+    # lets code holding only the session (the events outbox) add after-commit hooks
+    session.info[TRANSACTION_MANAGER_KEY] = transaction_manager
     return session
 
 

@@ -1,15 +1,20 @@
-"""Appending events to the transactional outbox (more of the events slice lives beside it)."""
+"""Appending events to the transactional outbox, and reading a merchant's events back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
-from payportal.db import utcnow
-from payportal.events.models import OutboxEvent
+import sqlalchemy as sa
 
-# session.info key: ids of events appended in the session's current transaction
-NEW_EVENT_IDS = "payportal.new_event_ids"
+from payportal.db import TRANSACTION_MANAGER_KEY, utcnow
+from payportal.events.models import OutboxEvent
+from payportal.pagination import keyset_page
+
+# session.info key: the in-process publisher (set on the web app's session factory when
+# publishing is on); append_event hands it the event ids once the transaction has committed
+PUBLISHER_KEY = "payportal.event_publisher"
 
 EVENT_TYPES = (
     "payment.initiated",
@@ -52,8 +57,33 @@ def append_event(
         created_at=utcnow(),
     )
     session.add(event)
-    session.info.setdefault(NEW_EVENT_IDS, []).append(event.id)
+    _publish_after_commit(session, event.id)
     return event
+
+
+def _publish_after_commit(session, event_id: uuid.UUID) -> None:
+    """Queue the id for the in-process publisher, to be handed over only if the commit succeeds.
+
+    The ids live on the transaction itself, so an aborted attempt (a pyramid_retry retry, a
+    failed request) takes its ids with it, and one hook per transaction carries them all.
+    Without a publisher or a transaction manager (console scripts), the relay sends the event.
+    """
+    publisher = session.info.get(PUBLISHER_KEY)
+    manager = session.info.get(TRANSACTION_MANAGER_KEY)
+    if publisher is None or manager is None:
+        return
+    transaction = manager.get()
+    try:
+        committed_ids = transaction.data(publisher)
+    except KeyError:
+        committed_ids = []
+        transaction.set_data(publisher, committed_ids)
+        transaction.addAfterCommitHook(publisher.after_commit, args=(committed_ids,))
+    committed_ids.append(event_id)
+
+
+def iso_utc(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def envelope(event: OutboxEvent) -> dict[str, Any]:
@@ -61,8 +91,31 @@ def envelope(event: OutboxEvent) -> dict[str, Any]:
     return {
         "id": str(event.id),
         "type": event.type,
-        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso_utc(event.created_at),
         "merchant_id": str(event.merchant_id),
         "correlation_id": event.correlation_id,
         "data": event.data,
     }
+
+
+def list_events(
+    session,
+    merchant_id: uuid.UUID,
+    *,
+    type: str | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[OutboxEvent], bool, str | None]:
+    """One page of the merchant's events, newest first."""
+    stmt = sa.select(OutboxEvent).where(OutboxEvent.merchant_id == merchant_id)
+    if type is not None:
+        stmt = stmt.where(OutboxEvent.type == type)
+    return keyset_page(session, stmt, OutboxEvent, limit, cursor)
+
+
+def get_event(session, merchant_id: uuid.UUID, event_id: uuid.UUID) -> OutboxEvent | None:
+    return session.execute(
+        sa.select(OutboxEvent).where(
+            OutboxEvent.id == event_id, OutboxEvent.merchant_id == merchant_id
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,277 @@
+"""Sending outbox events to SQS: the client, the message format, marking, and the in-process
+publisher thread that sends what a request committed without the request waiting for it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import random
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import sqlalchemy as sa
+
+from payportal.events.models import OutboxEvent
+from payportal.events.services import envelope, iso_utc
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH_LIMIT = 10  # SendMessageBatch takes at most ten entries
+CONNECT_TIMEOUT = 2
+READ_TIMEOUT = 5
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 600.0
+LAST_ERROR_CHARS = 1000
+# ids waiting for the publisher thread; past this the relay sends the rest, memory stays flat
+MAX_PENDING_SUBMISSIONS = 10_000
+# how many ids the thread gathers from waiting submissions before sending
+DRAIN_LIMIT = 100
+
+
+def sqs_client(settings, *, max_attempts: int = 3):
+    """A boto3 SQS client with standard retries and short timeouts (a slow SQS never blocks)."""
+    config = botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
+    return boto3.session.Session().client(
+        "sqs",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=config,
+    )
+
+
+def is_fifo(queue_url: str) -> bool:
+    return queue_url.endswith(".fifo")
+
+
+def _string(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+def message_entry(event: OutboxEvent, *, fifo: bool) -> dict:
+    """One SendMessageBatch entry: the envelope as body, routing facts as message attributes."""
+    attributes = {
+        "eventType": _string(event.type),
+        "merchantId": _string(str(event.merchant_id)),
+        "timestamp": _string(iso_utc(event.created_at)),
+    }
+    if event.payment_id is not None:
+        attributes["paymentId"] = _string(str(event.payment_id))
+    if event.correlation_id:
+        attributes["correlationId"] = _string(event.correlation_id)
+    entry = {
+        "Id": event.id.hex,
+        "MessageBody": json.dumps(envelope(event), separators=(",", ":")),
+        "MessageAttributes": attributes,
+    }
+    if fifo:
+        # one group per merchant keeps each merchant's events in order; the event id lets SQS
+        # drop a re-send (a relay that died between sending and marking)
+        entry["MessageGroupId"] = f"merchant-{event.merchant_id}"
+        entry["MessageDeduplicationId"] = str(event.id)
+    return entry
+
+
+def backoff_seconds(attempts: int) -> float:
+    """1 s after the first failure, doubling up to 10 min, with jitter so retries spread out."""
+    base = BACKOFF_FIRST_SECONDS * 2 ** max(0, attempts - 1)
+    # jitter only spreads retries out; nothing secret depends on it
+    return min(BACKOFF_CAP_SECONDS, base * random.uniform(0.8, 1.2))  # noqa: S311
+
+
+@dataclass
+class PublishOutcome:
+    sent: list[uuid.UUID] = field(default_factory=list)
+    failed: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    def add(self, other: PublishOutcome) -> None:
+        self.sent.extend(other.sent)
+        self.failed.update(other.failed)
+
+
+def send_batch(client, queue_url: str, events: Sequence[OutboxEvent]) -> PublishOutcome:
+    """Send up to ten events; an unreachable SQS fails them all, a partial failure some."""
+    by_entry = {event.id.hex: event.id for event in events}
+    entries = [message_entry(event, fifo=is_fifo(queue_url)) for event in events]
+    try:
+        response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:LAST_ERROR_CHARS]
+        return PublishOutcome(failed={event.id: error for event in events})
+    outcome = PublishOutcome(sent=[by_entry[item["Id"]] for item in response.get("Successful", [])])
+    for item in response.get("Failed", []):
+        error = f"{item.get('Code')}: {item.get('Message', '')}"[:LAST_ERROR_CHARS]
+        outcome.failed[by_entry[item["Id"]]] = error
+    return outcome
+
+
+def record_outcome(session, outcome: PublishOutcome, attempts: dict[uuid.UUID, int]) -> None:
+    """Mark what was sent (one UPDATE) and push back what failed, each by its own backoff."""
+    table = OutboxEvent.__table__
+    if outcome.sent:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id.in_(outcome.sent))
+            .values(published_at=sa.func.clock_timestamp(), last_error=None)
+        )
+    if outcome.failed:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("event_id"))
+            .values(
+                attempts=table.c.attempts + 1,
+                next_attempt_at=sa.func.clock_timestamp()
+                + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("delay", type_=sa.Float)),
+                last_error=sa.bindparam("error"),
+            ),
+            [
+                {"event_id": event_id, "delay": backoff_seconds(attempts[event_id] + 1), "error": e}
+                for event_id, e in outcome.failed.items()
+            ],
+        )
+
+
+def publish_claimed(
+    session, client, queue_url: str, events: Sequence[OutboxEvent]
+) -> PublishOutcome:
+    """Send events already locked by the caller, ten at a time, recording each batch's result."""
+    total = PublishOutcome()
+    for start in range(0, len(events), SEND_BATCH_LIMIT):
+        batch = events[start : start + SEND_BATCH_LIMIT]
+        outcome = send_batch(client, queue_url, batch)
+        record_outcome(session, outcome, {event.id: event.attempts for event in batch})
+        total.add(outcome)
+    return total
+
+
+def claim_events(session, event_ids: Iterable[uuid.UUID]) -> list[OutboxEvent]:
+    """Lock these events if still unsent; a relay holding one already makes us skip it."""
+    return list(
+        session.execute(
+            sa.select(OutboxEvent)
+            .where(OutboxEvent.id.in_(list(event_ids)), OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.created_at, OutboxEvent.id)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+class Publisher:
+    """A background thread sending committed events as soon as their transaction commits.
+
+    Best effort by design: whatever it cannot send (SQS down, queue full, process killed) stays
+    unpublished in the outbox, where the relay finds it.
+    """
+
+    def __init__(self, session_factory, settings, *, client=None):
+        self.session_factory = session_factory
+        self.queue_url: str = settings.sqs_queue_url
+        self._settings = settings
+        self._client = client
+        self._submissions: queue.Queue = queue.Queue(maxsize=MAX_PENDING_SUBMISSIONS)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._unfinished = 0
+
+    def after_commit(self, committed: bool, event_ids: list[uuid.UUID]) -> None:
+        """The transaction's after-commit hook: runs in the request thread, so it only enqueues."""
+        if committed and event_ids:
+            self.submit(event_ids)
+
+    def submit(self, event_ids: Sequence[uuid.UUID]) -> None:
+        self._ensure_started()
+        with self._idle:
+            self._unfinished += 1
+        try:
+            self._submissions.put_nowait(list(event_ids))
+        except queue.Full:
+            self._done()
+            log.warning("publisher queue full: %d events left to the relay", len(event_ids))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once everything submitted so far has been sent or given back to the relay."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._submissions.put(None)
+            thread.join(timeout)
+
+    def _ensure_started(self) -> None:
+        # started on first use, so a server that forks workers starts one in each worker
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="payportal-publisher", daemon=True
+                )
+                self._thread.start()
+
+    def _done(self, count: int = 1) -> None:
+        with self._idle:
+            self._unfinished -= count
+            self._idle.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            first = self._submissions.get()
+            if first is None:
+                return
+            event_ids, taken = list(first), 1
+            # drain what else is waiting, so a busy server sends full batches
+            while len(event_ids) < DRAIN_LIMIT:
+                try:
+                    more = self._submissions.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._submissions.put(None)
+                    break
+                event_ids.extend(more)
+                taken += 1
+            try:
+                self.publish(event_ids)
+            except Exception:
+                log.exception("publisher failed; %d events left to the relay", len(event_ids))
+            finally:
+                self._done(taken)
+
+    def publish(self, event_ids: Sequence[uuid.UUID]) -> PublishOutcome:
+        if self._client is None:
+            self._client = sqs_client(self._settings)
+        outcome = PublishOutcome()
+        for start in range(0, len(event_ids), SEND_BATCH_LIMIT):
+            with self.session_factory() as session, session.begin():
+                events = claim_events(session, event_ids[start : start + SEND_BATCH_LIMIT])
+                batch = publish_claimed(session, self._client, self.queue_url, events)
+            outcome.add(batch)
+            if batch.failed and not batch.sent:
+                # SQS is down: leave the rest to the relay instead of waiting on each batch
+                break
+        if outcome.failed:
+            log.warning(
+                "SQS refused %d events; the relay will retry them: %s",
+                len(outcome.failed),
+                next(iter(outcome.failed.values())),
+            )
+        return outcome
+
+
+def check_sqs(registry) -> str:
+    """Readiness: the configured queue answers GetQueueAttributes."""
+    registry.sqs_readiness_client.get_queue_attributes(
+        QueueUrl=registry.payportal_settings.sqs_queue_url, AttributeNames=["QueueArn"]
+    )
+    return "ok"

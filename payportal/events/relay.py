@@ -1,0 +1,122 @@
+"""The relay: sends every event the in-process publisher did not (SQS was down, the process
+died), backing off per event; several relays share the outbox through FOR UPDATE SKIP LOCKED.
+It also runs the payment expiry sweep on its own clock."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from payportal.events.models import OutboxEvent
+from payportal.events.publisher import PublishOutcome, publish_claimed, sqs_client
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 100
+POLL_SECONDS = 1.0
+SWEEP_MODULE = "payportal.payments.sweep"
+
+
+def claim_due_events(session, limit: int) -> list[OutboxEvent]:
+    """Lock the oldest unsent events whose time has come; rows another relay holds are skipped."""
+    return list(
+        session.execute(
+            sa.select(OutboxEvent)
+            .where(OutboxEvent.published_at.is_(None), OutboxEvent.next_attempt_at <= sa.func.now())
+            .order_by(OutboxEvent.created_at, OutboxEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def relay_due_events(
+    session_factory, client, queue_url: str, *, limit: int = CLAIM_BATCH
+) -> tuple[int, PublishOutcome]:
+    """One batch in one transaction: claim, send, mark. Returns (claimed, outcome)."""
+    with session_factory() as session, session.begin():
+        events = claim_due_events(session, limit)
+        if not events:
+            return 0, PublishOutcome()
+        return len(events), publish_claimed(session, client, queue_url, events)
+
+
+def load_expiry_sweep() -> Callable | None:
+    """The payments slice's expiry sweep, when that slice provides one."""
+    try:
+        module = importlib.import_module(SWEEP_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != SWEEP_MODULE:
+            raise
+        return None
+    return module.expire_due_payments
+
+
+class Relay:
+    def __init__(
+        self,
+        session_factory,
+        settings,
+        *,
+        client=None,
+        batch_size: int = CLAIM_BATCH,
+        sweep: Callable | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.session_factory = session_factory
+        self.settings = settings
+        self.queue_url: str | None = settings.sqs_queue_url
+        self.batch_size = batch_size
+        self.sweep = sweep
+        self._client = client
+        self._clock = clock
+        self._next_sweep = clock()
+        self.sent = 0
+        self.failed = 0
+
+    def announce(self) -> None:
+        """Say once, at start, what this relay will do."""
+        if self.queue_url is None:
+            log.warning(
+                "SQS_QUEUE_URL is not set: events are recorded in the outbox (GET /api/v1/events) "
+                "and nothing is published"
+            )
+        else:
+            log.info("relaying outbox events to %s", self.queue_url)
+        if self.sweep is None:
+            log.info("no payment expiry sweep available; only relaying events")
+
+    def step(self) -> bool:
+        """Sweep if it is time, then relay one batch; True when a full batch went out."""
+        self._sweep_if_due()
+        if self.queue_url is None:
+            return False
+        if self._client is None:
+            self._client = sqs_client(self.settings)
+        claimed, outcome = relay_due_events(
+            self.session_factory, self._client, self.queue_url, limit=self.batch_size
+        )
+        self.sent += len(outcome.sent)
+        self.failed += len(outcome.failed)
+        if outcome.failed:
+            log.warning(
+                "%d of %d events not published, retried later: %s",
+                len(outcome.failed),
+                claimed,
+                next(iter(outcome.failed.values())),
+            )
+        # a batch that failed entirely means SQS is down: wait before the next one
+        return claimed == self.batch_size and bool(outcome.sent)
+
+    def _sweep_if_due(self) -> None:
+        if self.sweep is None or self._clock() < self._next_sweep:
+            return
+        self._next_sweep = self._clock() + self.settings.sweep_interval
+        try:
+            self.sweep(self.session_factory, self.settings)
+        except Exception:
+            log.exception("payment expiry sweep failed; trying again next interval")

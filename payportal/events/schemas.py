@@ -1,0 +1,112 @@
+"""Request and response shapes of the events and webhook-endpoints API (pydantic v2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from payportal.events.services import EVENT_TYPES, iso_utc
+from payportal.pagination import ListQuery, Page
+
+EventType = Literal[EVENT_TYPES]
+Subscription = Literal[(*EVENT_TYPES, "*")]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else iso_utc(value)
+
+
+class EventListQuery(ListQuery):
+    type: EventType | None = Field(None, description="only events of this type")
+
+
+class EventOut(BaseModel):
+    """The event envelope, exactly as SQS and webhook deliveries carry it."""
+
+    id: uuid.UUID
+    type: str
+    created_at: dt.datetime
+    merchant_id: uuid.UUID
+    correlation_id: str | None
+    data: dict[str, Any]
+
+    @field_serializer("created_at")
+    def _created_at(self, value: dt.datetime) -> str | None:
+        return _iso(value)
+
+
+class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: str = Field(min_length=1, max_length=2000, description="http(s) URL receiving POSTs")
+    events: list[Subscription] = Field(
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        description='event types to receive, or ["*"] for all',
+    )
+    description: str | None = Field(None, max_length=500)
+
+
+class WebhookEndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: str | None = Field(None, min_length=1, max_length=2000)
+    events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES))
+    enabled: bool | None = None
+
+
+class WebhookEndpointOut(BaseModel):
+    id: uuid.UUID
+    url: str
+    description: str | None
+    events: list[str]
+    enabled: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @field_serializer("created_at", "updated_at")
+    def _timestamps(self, value: dt.datetime) -> str | None:
+        return _iso(value)
+
+
+class WebhookEndpointCreated(WebhookEndpointOut):
+    secret: str = Field(description="whsec_...: signs every delivery; shown only this once")
+
+
+class DeliveryAttemptOut(BaseModel):
+    attempted_at: dt.datetime
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    next_retry_at: dt.datetime | None
+
+    @field_serializer("attempted_at", "next_retry_at")
+    def _timestamps(self, value: dt.datetime | None) -> str | None:
+        return _iso(value)
+
+
+class DeliveryOut(BaseModel):
+    id: uuid.UUID
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempt_count: int
+    next_attempt_at: dt.datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: dt.datetime | None
+    created_at: dt.datetime
+    attempts: list[DeliveryAttemptOut] = Field(description="every attempt, oldest first")
+
+    @field_serializer("next_attempt_at", "delivered_at", "created_at")
+    def _timestamps(self, value: dt.datetime | None) -> str | None:
+        return _iso(value)
+
+
+EventPage = Page[EventOut]
+WebhookEndpointPage = Page[WebhookEndpointOut]
+DeliveryPage = Page[DeliveryOut]

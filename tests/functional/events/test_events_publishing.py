@@ -1,0 +1,181 @@
+"""After-commit publishing: what a request commits reaches SQS once, with its attributes;
+what rolls back never does; the request never waits for SQS."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import sqlalchemy as sa
+
+from payportal.events.models import OutboxEvent
+from payportal.events.relay import Relay
+from tests.factories import access_token, bearer
+
+
+def _attributes(message) -> dict[str, str]:
+    return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+
+
+def _events_of(session_factory, merchant_id) -> list[OutboxEvent]:
+    with session_factory() as session:
+        return list(
+            session.execute(
+                sa.select(OutboxEvent).where(OutboxEvent.merchant_id == merchant_id)
+            ).scalars()
+        )
+
+
+def test_a_committed_request_sends_exactly_one_message_with_its_attributes(
+    publishing_app, committed_merchant, receive_all, session_factory, settings
+):
+    response = publishing_app.append(
+        committed_merchant.id, headers={"X-Correlation-ID": "checkout-42"}
+    )
+    [event_id] = response.json["event_ids"]
+    assert publishing_app.publisher.wait_idle(10)
+
+    [message] = receive_all(publishing_app.queue_url, expect=1)
+    [event] = _events_of(session_factory, committed_merchant.id)
+    assert message["Attributes"]["MessageGroupId"] == f"merchant-{committed_merchant.id}"
+    assert message["Attributes"]["MessageDeduplicationId"] == event_id
+    assert _attributes(message) == {
+        "eventType": "payment.initiated",
+        "merchantId": str(committed_merchant.id),
+        "paymentId": str(event.payment_id),
+        "timestamp": message["json"]["created_at"],
+        "correlationId": "checkout-42",
+    }
+    # the body is the envelope, exactly as the events API shows the same event
+    shown = publishing_app.testapp.get(
+        f"/api/v1/events/{event_id}", headers=bearer(access_token(settings, committed_merchant))
+    ).json
+    assert message["json"] == shown
+    assert shown["id"] == event_id
+    assert shown["correlation_id"] == "checkout-42"
+    assert event.published_at is not None
+
+
+def test_a_request_that_fails_after_appending_sends_nothing(
+    publishing_app, committed_merchant, receive_all, session_factory
+):
+    publishing_app.append(committed_merchant.id, count=3, fail=True, status=409)
+    assert publishing_app.publisher.wait_idle(10)
+
+    assert receive_all(publishing_app.queue_url) == []
+    assert _events_of(session_factory, committed_merchant.id) == []
+
+
+def test_a_pyramid_retry_publishes_the_final_attempt_once(
+    publishing_app, committed_merchant, receive_all, session_factory, monkeypatch
+):
+    publisher = publishing_app.publisher
+    handed_over: list[list[uuid.UUID]] = []
+    submit = publisher.submit
+
+    def recording_submit(event_ids):
+        handed_over.append(list(event_ids))
+        submit(event_ids)
+
+    monkeypatch.setattr(publisher, "submit", recording_submit)
+
+    response = publishing_app.append(committed_merchant.id, serialization_failures=1)
+    assert response.json["attempt"] == 1  # the first attempt died of SQLSTATE 40001
+    [event_id] = response.json["event_ids"]
+    assert publisher.wait_idle(10)
+
+    assert handed_over == [[uuid.UUID(event_id)]]
+    messages = receive_all(publishing_app.queue_url, expect=1)
+    assert [m["Attributes"]["MessageDeduplicationId"] for m in messages] == [event_id]
+    assert [str(e.id) for e in _events_of(session_factory, committed_merchant.id)] == [event_id]
+
+
+def test_several_events_of_one_request_go_in_one_hand_over(
+    publishing_app, committed_merchant, receive_all, monkeypatch
+):
+    publisher = publishing_app.publisher
+    handed_over: list[int] = []
+    submit = publisher.submit
+    monkeypatch.setattr(
+        publisher, "submit", lambda ids: (handed_over.append(len(ids)), submit(ids))
+    )
+
+    response = publishing_app.append(committed_merchant.id, count=12)
+    assert publisher.wait_idle(10)
+
+    assert handed_over == [12]
+    messages = receive_all(publishing_app.queue_url, expect=12)
+    sent = [m["Attributes"]["MessageDeduplicationId"] for m in messages]
+    assert sent == response.json["event_ids"]  # one merchant, one group: in commit order
+
+
+def test_a_standard_queue_gets_the_message_without_fifo_ids(
+    make_publishing_app, sqs, committed_merchant, receive_all
+):
+    queue_url = sqs.create_queue(QueueName=f"events-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    app = make_publishing_app(queue_url)
+
+    [event_id] = app.append(committed_merchant.id).json["event_ids"]
+    assert app.publisher.wait_idle(10)
+
+    [message] = receive_all(queue_url, expect=1)
+    assert message["json"]["id"] == event_id
+    assert "MessageGroupId" not in message["Attributes"]
+    assert "MessageDeduplicationId" not in message["Attributes"]
+    assert _attributes(message)["eventType"] == "payment.initiated"
+
+
+def test_sqs_down_requests_stay_fast_and_the_relay_delivers_everything_later(
+    publishing_app, committed_merchant, receive_all, sqs_server, session_factory, unsent_count
+):
+    sqs_server.stop()
+    try:
+        durations, event_ids = [], []
+        for _ in range(200):
+            started = time.perf_counter()
+            response = publishing_app.append(committed_merchant.id)
+            durations.append(time.perf_counter() - started)
+            event_ids.extend(response.json["event_ids"])
+        assert publishing_app.publisher.wait_idle(60)
+        # nothing reached SQS, and the outbox kept every event
+        assert unsent_count() == 200
+    finally:
+        sqs_server.start()
+
+    durations.sort()
+    assert durations[-1] < 1.0, f"slowest request took {durations[-1]:.2f} s"
+    assert durations[len(durations) // 2] < 0.2
+
+    relay = Relay(session_factory, publishing_app.app.registry.payportal_settings)
+    deadline = time.monotonic() + 60
+    while unsent_count() and time.monotonic() < deadline:
+        if not relay.step():
+            time.sleep(0.2)
+
+    assert unsent_count() == 0
+    messages = receive_all(publishing_app.queue_url, expect=200, timeout=30)
+    sent = [m["Attributes"]["MessageDeduplicationId"] for m in messages]
+    assert len(sent) == 200
+    assert set(sent) == set(event_ids)
+    with session_factory() as session:
+        attempts = session.scalars(sa.select(OutboxEvent.attempts)).all()
+    assert max(attempts) >= 1  # the publisher did try, and recorded it
+
+
+def test_readiness_reports_sqs(publishing_app, sqs_server):
+    ready = publishing_app.testapp.get("/readyz").json
+    assert ready["checks"]["sqs"] == "ok"
+
+    sqs_server.stop()
+    try:
+        down = publishing_app.testapp.get("/readyz", status=503).json
+    finally:
+        sqs_server.start()
+    assert down["status"] == "unavailable"
+    assert down["checks"]["sqs"].startswith("failing")
+
+
+def test_without_a_queue_events_are_recorded_and_nothing_is_published(testapp, wsgi_app):
+    assert wsgi_app.registry.payportal_settings.sqs_queue_url is None
+    assert not hasattr(wsgi_app.registry, "event_publisher")
+    assert "sqs" not in testapp.get("/readyz").json["checks"]
