@@ -24,4 +24,5 @@ PORTAL_CHILDREN: tuple[tuple[str, str], ...] = (
     ("settings", "payportal.portal.resources.MerchantSettings"),
     ("developers", "payportal.portal.resources.Developers"),
     ("payments", "payportal.payments.resources.PaymentCollection"),
+    ("api-keys", "payportal.merchants.resources.ApiKeyCollection"),
 )

@@ -231,8 +231,15 @@ def set_session_cookie(request, response, realm: Realm, raw_id: str) -> None:
 
 def clear_session_cookie(request, response, realm: Realm) -> None:
     settings = request.app_settings
-    response.delete_cookie(
-        cookie_name(settings, realm), path="/", secure=not is_local(settings), samesite="Lax"
+    # set, not deleted: a __Host- cookie is only replaced by one with the same attributes
+    response.set_cookie(
+        cookie_name(settings, realm),
+        "",
+        max_age=0,
+        path="/",
+        secure=not is_local(settings),
+        httponly=True,
+        samesite="Lax",
     )
 
 
