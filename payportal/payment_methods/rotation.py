@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from payportal.crypto import DecryptionError, Keyring
+from payportal.events.endpoints import secret_context as webhook_secret_context
 from payportal.events.models import WebhookEndpoint
 from payportal.payment_methods.models import PaymentMethod
 from payportal.payment_methods.services import sealing_context
@@ -28,16 +29,15 @@ class SealedColumn:
     context: Callable[[object], str]
 
 
-def webhook_secret_context(endpoint: WebhookEndpoint) -> str:
-    return f"webhook_endpoints.sealed_secret:{endpoint.id}"
-
-
 SEALED_COLUMNS = (
     SealedColumn(
         "payment_methods.sealed_details", PaymentMethod, "sealed_details", sealing_context
     ),
     SealedColumn(
-        "webhook_endpoints.sealed_secret", WebhookEndpoint, "sealed_secret", webhook_secret_context
+        "webhook_endpoints.sealed_secret",
+        WebhookEndpoint,
+        "sealed_secret",
+        lambda endpoint: webhook_secret_context(endpoint.id),
     ),
 )
 

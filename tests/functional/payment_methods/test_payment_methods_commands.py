@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from payportal.crypto import DecryptionError, Keyring
+from payportal.events.endpoints import endpoint_secret, secret_context
 from payportal.events.models import OutboxEvent, WebhookEndpoint
 from payportal.payment_methods.commands import (
     expire_payment_methods_command,
     rotate_encryption_key_command,
 )
 from payportal.payment_methods.models import PaymentMethod, PaymentMethodStatus
-from payportal.payment_methods.rotation import webhook_secret_context
 from payportal.payment_methods.services import open_details
 from payportal.scripts import CommandEnv
 from payportal.settings import parse_encryption_keys
@@ -79,7 +79,7 @@ def seed(engine, settings, keyring) -> dict:
         endpoint = WebhookEndpoint(
             id=uuid.uuid4(), merchant_id=merchant.id, url="https://example.com/hooks", events=["*"]
         )
-        endpoint.sealed_secret = keyring.encrypt(WEBHOOK_SECRET, webhook_secret_context(endpoint))
+        endpoint.sealed_secret = keyring.encrypt(WEBHOOK_SECRET, secret_context(endpoint.id))
         session.add(endpoint)
         session.commit()
     return {"methods": methods, "endpoint": endpoint, "merchant": merchant}
@@ -99,9 +99,7 @@ def assert_all_open_with_only(engine, seeded, keyring):
         if row.sealed_details is not None:
             assert keyring.key_id_of(row.sealed_details) == "b"
     endpoint = reload(engine, WebhookEndpoint, seeded["endpoint"].id)
-    assert keyring.decrypt(endpoint.sealed_secret, webhook_secret_context(endpoint)) == (
-        WEBHOOK_SECRET
-    )
+    assert endpoint_secret(keyring, endpoint) == WEBHOOK_SECRET
 
 
 def command_env(engine, settings, keyring) -> CommandEnv:

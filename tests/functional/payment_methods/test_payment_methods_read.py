@@ -155,3 +155,15 @@ def test_an_api_key_may_read(testapp, dbsession, settings):
     _row, key = create_api_key(dbsession, merchant)
     r = testapp.get(URL, headers={"Authorization": f"Bearer {key}"})
     assert ids(r) == [created]
+
+
+def test_an_inactive_card_that_lapses_is_expired_not_inactive(
+    testapp, merchant_and_headers, dbsession
+):
+    _merchant, headers = merchant_and_headers
+    card = add(testapp, headers)["id"]
+    testapp.put_json(f"{URL}/{card}", {"status": "inactive"}, headers=headers)
+    lapse(dbsession, card)
+    assert testapp.get(f"{URL}/{card}", headers=headers).json["status"] == "expired"
+    assert ids(testapp.get(URL, {"status": "inactive"}, headers=headers)) == []
+    assert ids(testapp.get(URL, {"status": "expired"}, headers=headers)) == [card]
