@@ -6,6 +6,8 @@ authentication, checked before the body is parsed.
 
 from __future__ import annotations
 
+import logging
+
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from payportal.apiview import AUTH_NONE, api_view, read_json_body
@@ -21,6 +23,8 @@ from payportal.gateways.stripe import STRIPE
 from payportal.gateways.updates import GatewayScheme
 from payportal.payments.schemas import PaymentOut
 from payportal.security import Permission
+
+log = logging.getLogger(__name__)
 
 TAG = "Gateway webhooks"
 # whatever the API-wide limit, a gateway event is never bigger than this
@@ -45,6 +49,16 @@ def receive(request, scheme: GatewayScheme) -> WebhookReceipt:
         update,
         raw,
         correlation_id=request.correlation_id,
+    )
+    # what came in and what it did; never the body, which can carry customer details
+    log.info(
+        "%s webhook %s (%s) for %s: %s",
+        scheme.name,
+        update.event_id,
+        update.event_type,
+        update.reference,
+        outcome.value,
+        extra={"gateway": scheme.name, "webhook_outcome": outcome.value},
     )
     if outcome is WebhookOutcome.MISMATCH:
         outcome = WebhookOutcome.IGNORED

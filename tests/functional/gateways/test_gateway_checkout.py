@@ -104,6 +104,7 @@ def test_a_post_without_the_token_is_403_and_changes_nothing(
     page = testapp.post(checkout(payment.reference), {"outcome": "pay"}, status=403)
 
     assert "expired or was not sent from this page" in page.text
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert reload(dbsession, payment).status == "pending"
     assert deliveries(dbsession) == []
 
