@@ -21,7 +21,7 @@ from payportal.gateways.models import GatewayWebhook, WebhookOutcome
 from payportal.gateways.paystack import PAYSTACK
 from payportal.gateways.stripe import STRIPE
 from payportal.gateways.updates import REFUND, GatewayUpdate
-from payportal.payments.models import Payment, PaymentStatus, Refund
+from payportal.payments.models import Gateway, Payment, PaymentStatus, Refund
 from payportal.payments.services import REFUNDABLE, refund_payment
 from payportal.payments.state import (
     InvalidTransition,
@@ -33,6 +33,8 @@ from payportal.payments.state import (
 
 SCHEMES = {scheme.name: scheme for scheme in (GENERIC, STRIPE, PAYSTACK, FLUTTERWAVE)}
 SIMULATION = "simulation"
+# gateways a payment can name as its own (the generic format is not one of them)
+GATEWAY_NAMES = frozenset(gateway.value for gateway in Gateway)
 SIMULATED_STATUSES = ("processing", "completed", "failed", "cancelled", "refunded", "disputed")
 DETAIL_MAX = 500
 
@@ -221,6 +223,30 @@ def _record_outcome(
     zope.sqlalchemy.mark_changed(session)
 
 
+def find_payment_id(session, update: GatewayUpdate) -> uuid.UUID | None:
+    """The payment an event is about: by our reference, else by the gateway's own id for it.
+
+    Stripe copies our metadata onto the payment intent only, so its charge and dispute events
+    name the payment by the intent id, recorded as gateway_reference when the payment moved.
+    """
+    if update.reference is not None:
+        return session.execute(
+            sa.select(Payment.id).where(Payment.reference == update.reference)
+        ).scalar_one_or_none()
+    if update.gateway_reference is None or update.gateway not in GATEWAY_NAMES:
+        return None
+    matches = session.execute(
+        sa.select(Payment.id)
+        .where(
+            Payment.gateway == update.gateway,
+            Payment.gateway_reference == update.gateway_reference,
+        )
+        .limit(2)
+    ).scalars()
+    found = list(matches)
+    return found[0] if len(found) == 1 else None
+
+
 def receive_gateway_webhook(
     session, settings, update: GatewayUpdate, raw: bytes, *, correlation_id: str | None = None
 ) -> WebhookOutcome:
@@ -230,11 +256,7 @@ def receive_gateway_webhook(
     row_id = _claim_delivery(session, update, payload)
     if row_id is None:
         return WebhookOutcome.DUPLICATE
-    payment_id = None
-    if update.reference is not None:
-        payment_id = session.execute(
-            sa.select(Payment.id).where(Payment.reference == update.reference)
-        ).scalar_one_or_none()
+    payment_id = find_payment_id(session, update)
     if payment_id is None:
         decision = Decision(WebhookOutcome.IGNORED, detail="no payment has this reference")
         _record_outcome(session, row_id, decision)

@@ -1,7 +1,8 @@
 """Stripe webhooks: Stripe-Signature over the raw body, events mapped onto payment statuses.
 
-Our payment reference travels in the object's `metadata.reference`; Stripe amounts are already
-in minor units and currencies are lower-case.
+Our payment reference travels in the object's `metadata.reference` (charges and disputes
+without it are matched by their payment intent); Stripe amounts are already in minor units and
+currencies are lower-case.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def parse_stripe_event(raw: bytes | str) -> GatewayUpdate:
     elif action == "disputed":
         # a dispute may cover part of the charge, so only its currency must match
         facts["failure_reason"] = text_field(obj.get("reason"), 1000)
+        facts["gateway_reference"] = text_field(obj.get("payment_intent"), 255)
     return GatewayUpdate(
         gateway=GATEWAY,
         event_id=event_id,

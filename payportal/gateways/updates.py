@@ -59,7 +59,7 @@ def load_event_document(raw: bytes | str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise MalformedEvent("webhook body is not valid JSON") from None
     if not isinstance(document, dict):
         raise MalformedEvent("webhook body must be a JSON object")
@@ -127,9 +127,9 @@ def minor_amount(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, Decimal) and value == value.to_integral_value():
+    if isinstance(value, Decimal) and value >= 0 and value == value.to_integral_value():
         return int(value)
     raise MalformedEvent(f"{name} is not an amount in minor units")
 

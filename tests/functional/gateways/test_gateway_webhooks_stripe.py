@@ -157,3 +157,29 @@ def test_the_event_id_is_what_makes_a_duplicate(testapp, dbsession, merchant, ma
 
     assert post_event(testapp, STRIPE, body).json["outcome"] == "duplicate"
     assert reload(dbsession, payment).amount_refunded == 1_000
+
+
+def test_a_charge_without_our_metadata_is_matched_by_its_payment_intent(
+    testapp, dbsession, merchant, make_payment
+):
+    # Stripe keeps our metadata on the payment intent; its charges and disputes name the intent
+    payment = make_payment(merchant[0], amount=10_000, gateway="stripe")
+    post_event(testapp, STRIPE, stripe_event(payment.reference, "completed"))
+    refund = stripe_event(payment.reference, "refunded", refunded=10_000)
+    del refund["data"]["object"]["metadata"]
+
+    assert post_event(testapp, STRIPE, refund).json["outcome"] == "processed"
+
+    assert reload(dbsession, payment).status == "refunded"
+    assert deliveries(dbsession)[-1].payment_id == payment.id
+
+
+def test_a_payment_intent_match_needs_a_payment_of_that_gateway(
+    testapp, dbsession, merchant, make_payment
+):
+    payment = make_payment(merchant[0], gateway="paystack", gateway_reference="pi_3Test")
+    dispute = stripe_event(payment.reference, "disputed", payment_intent="pi_3Test")
+    del dispute["data"]["object"]["metadata"]
+
+    assert post_event(testapp, STRIPE, dispute).json["outcome"] == "ignored"
+    assert reload(dbsession, payment).status == "pending"

@@ -192,3 +192,15 @@ def test_generic_statuses():
 def test_bodies_no_gateway_sends_are_malformed(body):
     with pytest.raises(MalformedEvent):
         parse_stripe_event(body)
+
+
+def test_a_negative_amount_is_malformed():
+    with pytest.raises(MalformedEvent):
+        parse_paystack_event(
+            raw({"event": "charge.success", "data": {"id": 1, "reference": "p", "amount": -5}})
+        )
+
+
+def test_nesting_deeper_than_python_parses_is_malformed_not_a_crash():
+    with pytest.raises(MalformedEvent):
+        parse_stripe_event(b"[" * 100_000 + b"]" * 100_000)
