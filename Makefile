@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 .PHONY: install run test lint format bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "payportal needs Python 3.11 or newer: make PYTHON=python3.12 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[testing,dev]'
@@ -14,7 +16,8 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 install: $(BIN)/.installed
 
 ## make run: virtualenv, database (DATABASE_URL or embedded under var/), migrations, demo
-## accounts, then the dashboard and API on http://127.0.0.1:6543 (PORT=... for another port)
+## accounts, then the dashboard and API on http://127.0.0.1:6543 (PORT=... for another port).
+## Ctrl-C stops the server and the embedded database; the next run reuses its data.
 run: install
 	$(BIN)/payportal-devdb serve development.ini
 
