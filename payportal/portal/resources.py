@@ -25,4 +25,5 @@ PORTAL_CHILDREN: tuple[tuple[str, str], ...] = (
     ("developers", "payportal.portal.resources.Developers"),
     ("payments", "payportal.payments.resources.PaymentCollection"),
     ("api-keys", "payportal.merchants.resources.ApiKeyCollection"),
+    ("payment-methods", "payportal.payment_methods.resources.PaymentMethodCollection"),
 )
