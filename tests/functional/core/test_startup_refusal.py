@@ -19,6 +19,7 @@ def environment_without_settings(**extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {e for _i, e in SOURCES.values()}}
     # pyramid's own pkg_resources deprecation notice is not ours to show
     env["PYTHONWARNINGS"] = "ignore"
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's payportal, whatever the venv points at
     return {**env, **extra}
 
 
