@@ -29,6 +29,9 @@ from dataclasses import dataclass
 import pytest
 
 from payportal.apiview import ApiOperation, path_parameters
+from payportal.events.endpoints import create_endpoint
+from payportal.events.models import WebhookDelivery
+from payportal.events.services import append_event
 from tests.factories import (
     access_token,
     bearer,
@@ -76,10 +79,50 @@ def payment_method_of(world: World, merchant) -> Owned:
     return Owned(params={"id": str(method.id)}, list_id=str(method.id))
 
 
+def _merchant_event(world: World, merchant):
+    event = append_event(
+        world.session,
+        merchant_id=merchant.id,
+        type="merchant.status_changed",
+        data={"id": str(merchant.id), "status": "active"},
+    )
+    world.session.flush()
+    return event
+
+
+def event_of(world: World, merchant) -> Owned:
+    event = _merchant_event(world, merchant)
+    return Owned(params={"id": str(event.id)}, list_id=str(event.id))
+
+
+def webhook_endpoint_of(world: World, merchant) -> Owned:
+    """An endpoint with one delivery, so the delivery paths below it are reached too."""
+    endpoint, _secret = create_endpoint(
+        world.session,
+        world.keyring,
+        world.settings,
+        merchant_id=merchant.id,
+        url="https://hooks.example.com/payportal",
+        events=["*"],
+    )
+    event = _merchant_event(world, merchant)
+    delivery = WebhookDelivery(
+        endpoint_id=endpoint.id, merchant_id=merchant.id, event_id=event.id, event_type=event.type
+    )
+    world.session.add(delivery)
+    world.session.flush()
+    return Owned(
+        params={"id": str(endpoint.id), "delivery_id": str(delivery.id)},
+        list_id=str(endpoint.id),
+    )
+
+
 OWNED_OBJECTS: dict[str, Callable[[World, object], Owned]] = {
     "/api-keys": api_key_of,
     "/payments": payment_of,
     "/payment-methods": payment_method_of,
+    "/events": event_of,
+    "/webhook-endpoints": webhook_endpoint_of,
 }
 
 
