@@ -19,6 +19,7 @@ from payportal.payments.models import Gateway, PaymentStatus
 from payportal.payments.resources import PaymentCollection, PaymentResource
 from payportal.payments.schemas import InitializePayment, PaymentListQuery, PaymentOut
 from payportal.payments.state import can_transition
+from payportal.portal.deliveries import deliveries_by_event
 from payportal.portal.export import export_filename, stream_payments_csv
 from payportal.portal.forms import (
     FormInvalid,
@@ -202,11 +203,16 @@ class PaymentPages:
         payment = self.payment
         status = PaymentStatus(payment.status)
         settings = self.request.app_settings
+        timeline = services.payment_timeline(self.request.dbsession, payment)
+        event_ids = [entry.event_id for entry in timeline if entry.kind == "event"]
         return {
             "section": "payments",
             "payment": payment,
             "out": PaymentOut.from_payment(payment, settings.public_url),
-            "timeline": services.payment_timeline(self.request.dbsession, payment),
+            "timeline": timeline,
+            "event_deliveries": deliveries_by_event(
+                self.request.dbsession, payment.merchant_id, event_ids
+            ),
             "refundable": status in REFUNDABLE,
             "left_to_refund": payment.amount - payment.amount_refunded,
             "cancellable": status in CANCELLABLE

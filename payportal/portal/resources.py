@@ -26,4 +26,6 @@ PORTAL_CHILDREN: tuple[tuple[str, str], ...] = (
     ("payments", "payportal.payments.resources.PaymentCollection"),
     ("api-keys", "payportal.merchants.resources.ApiKeyCollection"),
     ("payment-methods", "payportal.payment_methods.resources.PaymentMethodCollection"),
+    ("webhook-endpoints", "payportal.events.resources.WebhookEndpointCollection"),
+    ("events", "payportal.events.resources.EventCollection"),
 )

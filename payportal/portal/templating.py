@@ -52,7 +52,7 @@ NOTICES = {
     "method_deleted": "The payment method is deleted.",
     "endpoint_saved": "The webhook endpoint is saved.",
     "endpoint_deleted": "The webhook endpoint is deleted.",
-    "delivery_resent": "The delivery is queued to be sent again.",
+    "delivery_resent": "The delivery was sent again; the new attempt is in the log below.",
     "status_changed": "The merchant's status is changed.",
 }
 
