@@ -261,7 +261,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_payments_gateway_reference', 'payments', ['gateway', 'gateway_reference'], unique=False)
     op.create_index('ix_payments_merchant_id_created_at_id', 'payments', ['merchant_id', 'created_at', 'id'], unique=False)
-    op.create_index('ix_payments_merchant_id_customer_email_created_at_id', 'payments', ['merchant_id', 'customer_email', 'created_at', 'id'], unique=False)
+    op.create_index('ix_payments_merchant_id_customer_email_created_at_id', 'payments', ['merchant_id', 'customer_email', 'created_at', 'id'], unique=False, postgresql_ops={'customer_email': 'text_pattern_ops'})
+    op.create_index('ix_payments_merchant_id_reference_prefix', 'payments', ['merchant_id', 'reference'], unique=False, postgresql_ops={'reference': 'text_pattern_ops'})
     op.create_index('ix_payments_merchant_id_status_created_at_id', 'payments', ['merchant_id', 'status', 'created_at', 'id'], unique=False)
     op.create_index('ix_payments_pending_expires_at', 'payments', ['expires_at'], unique=False, postgresql_where=sa.text("status = 'pending'"))
     op.create_table('webhook_deliveries',
@@ -378,6 +379,7 @@ def downgrade() -> None:
     op.drop_table('webhook_deliveries')
     op.drop_index('ix_payments_pending_expires_at', table_name='payments', postgresql_where=sa.text("status = 'pending'"))
     op.drop_index('ix_payments_merchant_id_status_created_at_id', table_name='payments')
+    op.drop_index('ix_payments_merchant_id_reference_prefix', table_name='payments')
     op.drop_index('ix_payments_merchant_id_customer_email_created_at_id', table_name='payments')
     op.drop_index('ix_payments_merchant_id_created_at_id', table_name='payments')
     op.drop_index('ix_payments_gateway_reference', table_name='payments')

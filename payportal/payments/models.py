@@ -100,12 +100,21 @@ class Payment(UUIDPrimaryKey, Audited, Base):
             "created_at",
             "id",
         ),
+        # text_pattern_ops: the same index serves customer_email = x and the q prefix
+        # (LIKE 'x%'), whatever the database collation
         sa.Index(
             "ix_payments_merchant_id_customer_email_created_at_id",
             "merchant_id",
             "customer_email",
             "created_at",
             "id",
+            postgresql_ops={"customer_email": "text_pattern_ops"},
+        ),
+        sa.Index(
+            "ix_payments_merchant_id_reference_prefix",
+            "merchant_id",
+            "reference",
+            postgresql_ops={"reference": "text_pattern_ops"},
         ),
         sa.Index("ix_payments_gateway_reference", "gateway", "gateway_reference"),
         # the expiry sweep reads only what is still pending
