@@ -167,3 +167,13 @@ def create_payment_row(
     )
     session.flush()
     return payment
+
+
+def create_operator(
+    session, settings, *, email: str | None = None, password: str = DEFAULT_PASSWORD
+):
+    """A platform operator account, as `payportal-admin create-operator` makes one."""
+    from payportal.merchants.services import create_operator as create
+
+    email = email or f"operator{next(_counter)}-{secrets.token_hex(3)}@example.com"
+    return create(session, settings, email=email, password=password, name="Test Operator")
