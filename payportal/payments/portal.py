@@ -8,10 +8,11 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from pydantic import ValidationError
-from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config, view_defaults
 
 from payportal.errors import MerchantInactive, PayportalError, ValidationFailed
+from payportal.gateways.services import simulate_gateway_outcome
 from payportal.merchants.models import Merchant
 from payportal.money import SUPPORTED_CURRENCIES
 from payportal.payments import services
@@ -37,6 +38,9 @@ SOURCE = "dashboard"
 PAGE_SIZE = 25
 FILTERS = ("status", "gateway", "currency", "created_from", "created_to", "q")
 CANCELLABLE = frozenset({PaymentStatus.PENDING})
+SIMULATABLE = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
+# the dashboard offers the two outcomes a customer's payment attempt can have
+SIMULATED_OUTCOMES = frozenset({"completed", "failed"})
 REFUNDABLE = services.REFUNDABLE
 
 
@@ -217,7 +221,7 @@ class PaymentPages:
             "left_to_refund": payment.amount - payment.amount_refunded,
             "cancellable": status in CANCELLABLE
             and can_transition(status, PaymentStatus.CANCELLED),
-            "simulatable": False,
+            "simulatable": settings.allow_simulation and status in SIMULATABLE,
             "can_move_money": self.request.identity.merchant_status == "active",
             "refund_values": refund_values or {"kind": "full"},
             "refund_errors": refund_errors or {},
@@ -269,6 +273,25 @@ class PaymentPages:
             correlation_id=self.request.correlation_id,
         )
         return self._back("cancelled")
+
+    @view_config(name="simulate", request_method="POST", permission=Permission.SIMULATE)
+    def simulate(self):
+        if not self.request.app_settings.allow_simulation:
+            raise HTTPNotFound()
+        require_active(self.request)
+        outcome = self.request.POST.get("outcome", "")
+        if outcome not in SIMULATED_OUTCOMES:
+            raise ValidationFailed("outcome must be completed or failed")
+        simulate_gateway_outcome(
+            self.request.dbsession,
+            self.request.app_settings,
+            merchant_id=self.payment.merchant_id,
+            reference=self.payment.reference,
+            status=outcome,
+            actor=self.request.identity.actor,
+            correlation_id=self.request.correlation_id,
+        )
+        return self._back("simulated")
 
     def _refund_failed(self, status: int, values: dict, errors: dict):
         # the refund may have failed half-way through the service: nothing of it may commit

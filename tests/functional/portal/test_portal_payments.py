@@ -315,3 +315,41 @@ def test_a_suspended_merchant_cannot_refund(sign_in, dbsession, settings):
     browser.post(f"/dashboard/payments/{payment.reference}/refund", {"kind": "full"}, status=403)
     dbsession.refresh(payment)
     assert payment.amount_refunded == 0
+
+
+def test_simulate_completed_and_failed(browser, dbsession, settings):
+    done = make(dbsession, settings, browser.merchant)
+    page = browser.get(f"/dashboard/payments/{done.reference}")
+    assert "Simulate completed" in page.text and "Simulate failed" in page.text
+    browser.post(f"/dashboard/payments/{done.reference}/simulate", {"outcome": "completed"})
+    dbsession.refresh(done)
+    assert str(done.status) == "completed"
+    timeline = browser.get(f"/dashboard/payments/{done.reference}").text
+    assert "webhook:simulation" in timeline
+    assert "Simulate completed" not in timeline
+
+    declined = make(dbsession, settings, browser.merchant)
+    browser.post(f"/dashboard/payments/{declined.reference}/simulate", {"outcome": "failed"})
+    dbsession.refresh(declined)
+    assert str(declined.status) == "failed"
+
+
+def test_simulate_refuses_an_unknown_outcome_and_a_finished_payment(browser, dbsession, settings):
+    payment = make(dbsession, settings, browser.merchant, "failed")
+    browser.post(
+        f"/dashboard/payments/{payment.reference}/simulate", {"outcome": "refunded"}, status=422
+    )
+    browser.post(
+        f"/dashboard/payments/{payment.reference}/simulate", {"outcome": "completed"}, status=409
+    )
+    dbsession.refresh(payment)
+    assert str(payment.status) == "failed"
+
+
+def test_simulate_another_merchants_payment_is_not_found(browser, dbsession, settings):
+    theirs = make(dbsession, settings, create_merchant(dbsession, settings))
+    browser.post(
+        f"/dashboard/payments/{theirs.reference}/simulate", {"outcome": "completed"}, status=404
+    )
+    dbsession.refresh(theirs)
+    assert str(theirs.status) == "pending"

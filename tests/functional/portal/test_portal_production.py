@@ -7,7 +7,7 @@ import webtest
 
 from payportal.db import TEST_CONNECTION_KEY
 from tests.conftest import TEST_SETTINGS
-from tests.factories import DEFAULT_PASSWORD, create_merchant
+from tests.factories import DEFAULT_PASSWORD, create_merchant, create_payment
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,25 @@ def test_production_refuses_a_cross_site_post_with_a_stolen_token(https_app, dbs
         headers={"Origin": "https://evil.example"},
         status=403,
     )
+
+
+def test_without_simulation_the_buttons_and_the_path_are_gone(https_app, dbsession, settings):
+    merchant = create_merchant(dbsession, settings)
+    payment = create_payment(dbsession, settings, merchant)
+    page = https_app.get("/dashboard/login")
+    token = page.html.find("input", attrs={"name": "csrf_token"})["value"]
+    https_app.post(
+        "/dashboard/login",
+        {"email": merchant.email, "password": DEFAULT_PASSWORD, "csrf_token": token},
+        status=303,
+    )
+    detail = https_app.get(f"/dashboard/payments/{payment.reference}")
+    assert "Simulate completed" not in detail.text
+    token = detail.html.find("input", attrs={"name": "csrf_token"})["value"]
+    https_app.post(
+        f"/dashboard/payments/{payment.reference}/simulate",
+        {"outcome": "completed", "csrf_token": token},
+        status=404,
+    )
+    dbsession.refresh(payment)
+    assert str(payment.status) == "pending"
