@@ -141,14 +141,14 @@ def revoke_family(session, settings, refresh_token: str) -> None:
     """Sign out one login: its refresh token, earlier and later ones alike, stop working."""
     claims = _decode_refresh(settings, refresh_token)
     merchant = lock_merchant(session, claims.subject)
-    known = merchant is not None and session.scalar(
+    family_id = merchant is not None and session.scalar(
         sa.select(RefreshToken.family_id).where(
             RefreshToken.jti == claims.jti, RefreshToken.merchant_id == merchant.id
         )
     )
-    if not known:
+    if not family_id:
         raise InvalidRefreshToken()
-    _revoke(session, RefreshToken.family_id == claims.family_id)
+    _revoke(session, RefreshToken.family_id == family_id)
 
 
 def revoke_all_refresh_tokens(session, merchant_id: uuid.UUID) -> int:

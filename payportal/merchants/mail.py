@@ -23,8 +23,8 @@ from payportal.db import utcnow
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT = 10
-# scheme -> (default port, how the connection is secured)
-SMTP_SCHEMES = {"smtp": (25, None), "smtp+starttls": (587, "starttls"), "smtps": (465, "ssl")}
+# smtp:// upgrades with STARTTLS whenever the server offers it; smtps:// is TLS from the start
+SMTP_DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 
 
 @cache
@@ -51,19 +51,20 @@ def compose(settings, *, to: str, subject: str, template: str, **context) -> Ema
 
 def _send_smtp(smtp_url: str, message: EmailMessage) -> None:
     parts = urlsplit(smtp_url)
-    if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
-        raise ValueError("SMTP_URL must look like smtp://, smtp+starttls:// or smtps://host:port")
-    default_port, security = SMTP_SCHEMES[parts.scheme]
-    port = parts.port or default_port
-    if security == "ssl":
+    if parts.scheme not in SMTP_DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("SMTP_URL must look like smtp://[user:password@]host[:port] or smtps://")
+    port = parts.port or SMTP_DEFAULT_PORTS[parts.scheme]
+    if parts.scheme == "smtps":
         client = smtplib.SMTP_SSL(
             parts.hostname, port, timeout=SMTP_TIMEOUT, context=ssl.create_default_context()
         )
     else:
         client = smtplib.SMTP(parts.hostname, port, timeout=SMTP_TIMEOUT)
     with client:
-        if security == "starttls":
+        client.ehlo()
+        if parts.scheme == "smtp" and client.has_extn("starttls"):
             client.starttls(context=ssl.create_default_context())
+            client.ehlo()
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(message)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
 from email import message_from_bytes
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from payportal.merchants import mail
 from payportal.settings import load_settings
@@ -76,3 +79,44 @@ def test_a_failed_delivery_is_logged_without_the_message(tmp_path, caplog):
         mail._deliver_logged(settings, reset_mail(settings))
     assert "not delivered" in caplog.text
     assert "secret-token" not in caplog.text
+
+
+class Recorder:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+
+def test_smtp_url_credentials_sign_in_to_the_server(tmp_path):
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"p@ss word")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    recorder = Recorder()
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=False,  # the test server speaks plain SMTP on loopback
+    )
+    controller.start()
+    try:
+        settings = settings_with(
+            tmp_path, **{"payportal.smtp_url": f"smtp://mailer:p%40ss%20word@127.0.0.1:{port}"}
+        )
+        mail.deliver(settings, reset_mail(settings))
+    finally:
+        controller.stop()
+    assert logins == [(b"mailer", b"p@ss word")]
+    [envelope] = recorder.envelopes
+    assert envelope.rcpt_tos == ["ada@example.com"]
+    assert not list(tmp_path.glob("*.eml"))  # sent, not saved
