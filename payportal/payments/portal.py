@@ -4,10 +4,6 @@ payments services the API uses."""
 
 from __future__ import annotations
 
-import datetime as dt
-from urllib.parse import urlencode
-
-from pydantic import ValidationError
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config, view_defaults
 
@@ -16,27 +12,25 @@ from payportal.gateways.services import simulate_gateway_outcome
 from payportal.merchants.models import Merchant
 from payportal.money import SUPPORTED_CURRENCIES
 from payportal.payments import services
-from payportal.payments.models import Gateway, PaymentStatus
+from payportal.payments.models import PaymentStatus
 from payportal.payments.resources import PaymentCollection, PaymentResource
-from payportal.payments.schemas import InitializePayment, PaymentListQuery, PaymentOut
+from payportal.payments.schemas import InitializePayment, PaymentOut
 from payportal.payments.state import can_transition
 from payportal.portal.deliveries import deliveries_by_event
 from payportal.portal.export import export_filename, stream_payments_csv
 from payportal.portal.forms import (
     FormInvalid,
     errors_from_domain,
-    errors_from_validation,
     form_values,
     minor_amount,
     optional,
     validate,
 )
+from payportal.portal.payment_filters import list_query, payments_table
 from payportal.portal.templating import url
 from payportal.security import Permission
 
 SOURCE = "dashboard"
-PAGE_SIZE = 25
-FILTERS = ("status", "gateway", "currency", "created_from", "created_to", "q")
 CANCELLABLE = frozenset({PaymentStatus.PENDING})
 SIMULATABLE = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
 # the dashboard offers the two outcomes a customer's payment attempt can have
@@ -51,41 +45,6 @@ def require_active(request) -> None:
         raise MerchantInactive(status or "unknown")
 
 
-def _day(text: str, field: str, errors: dict) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
-    except ValueError:
-        errors[field] = "Use a date like 2025-01-31."
-        return None
-
-
-def list_query(request, *, limit: int = PAGE_SIZE) -> tuple[PaymentListQuery, dict, dict]:
-    """The table's filters from the query string -> (API list query, raw values, errors).
-
-    Dates are whole UTC days and the 'to' day is included, as a person means it.
-    """
-    values = {name: request.GET.get(name, "").strip() for name in FILTERS}
-    errors: dict[str, str] = {}
-    created_from = _day(values["created_from"], "created_from", errors)
-    created_to = _day(values["created_to"], "created_to", errors)
-    data = optional(values, "status", "gateway", "currency", "q")
-    if created_from is not None:
-        data["created_from"] = created_from
-    if created_to is not None:
-        data["created_to"] = created_to + dt.timedelta(days=1)
-    cursor = request.GET.get("cursor")
-    if cursor:
-        data["cursor"] = cursor
-    try:
-        query = PaymentListQuery.model_validate({**data, "limit": limit})
-    except ValidationError as exc:
-        errors.update(errors_from_validation(exc))
-        query = PaymentListQuery(limit=limit)
-    return query, values, errors
-
-
 @view_defaults(route_name="portal", context=PaymentCollection)
 class PaymentCollectionPages:
     def __init__(self, context, request):
@@ -97,30 +56,11 @@ class PaymentCollectionPages:
         renderer="payments/list.jinja2",
     )  # fmt: skip
     def table(self):
-        query, values, errors = list_query(self.request)
-        payments, has_more, next_cursor = [], False, None
-        if not errors:
-            payments, has_more, next_cursor = services.list_payments(
-                self.request.dbsession, self.context.merchant_id, query
-            )
-        filters = {k: v for k, v in values.items() if v}
-        base = url(self.request, "portal", "payments")
         return {
             "section": "payments",
-            "payments": payments,
-            "filters": values,
-            "errors": errors,
-            "filtered": bool(filters),
-            "query_string": urlencode(filters),
-            "next_url": f"{base}?{urlencode({**filters, 'cursor': next_cursor})}"
-            if has_more
-            else "",
-            "first_url": url(self.request, "portal", "payments", **filters)
-            if self.request.GET.get("cursor")
-            else "",
-            "statuses": [s.value for s in PaymentStatus],
-            "gateways": [g.value for g in Gateway],
-            "currencies": SUPPORTED_CURRENCIES,
+            **payments_table(
+                self.request, self.context.merchant_id, url(self.request, "portal", "payments")
+            ),
         }
 
     @view_config(name="export.csv", request_method="GET", permission=Permission.PAYMENTS_READ)
