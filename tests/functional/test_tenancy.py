@@ -9,11 +9,11 @@ it. An operation that no entry covers fails `test_every_object_endpoint_is_cover
 
 To cover a new collection, write a creator and add one line to OWNED_OBJECTS:
 
-    def webhook_endpoint_of(world: World, merchant) -> Owned:
-        endpoint = create_webhook_endpoint(world.session, merchant)   # tests/factories.py
-        return Owned(params={"id": str(endpoint.id)}, list_id=str(endpoint.id))
+    def payout_of(world: World, merchant) -> Owned:
+        payout = create_payout(world.session, world.settings, merchant)  # tests/factories.py
+        return Owned(params={"id": str(payout.id)}, list_id=str(payout.id))
 
-    OWNED_OBJECTS = {..., "/webhook-endpoints": webhook_endpoint_of}
+    OWNED_OBJECTS = {..., "/payouts": payout_of}
 
 `params` holds a value for every path parameter under that prefix; `list_id` is the `id` the
 collection's list shows for the object. The longest matching prefix wins, so a nested path
