@@ -14,7 +14,7 @@ from pyramid.exceptions import PredicateMismatch
 from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
-from pyramid_retry import is_error_retryable
+from pyramid_retry import is_error_retryable, mark_error_retryable
 
 log = logging.getLogger(__name__)
 
@@ -148,17 +148,25 @@ def html_error_response(request, status: int, title: str, message: str) -> Respo
     return response
 
 
-def _abort_transaction(request) -> None:
-    # An error response must never commit what the failed request half-wrote.
+def _abort_transaction(request, exc: BaseException | None = None) -> None:
+    """An error response must never commit what the failed request half-wrote.
+
+    A serialization failure or deadlock is tagged retryable first: pyramid_tm does not tag the
+    error of a doomed transaction, and pyramid_retry only runs a request again for a tagged one.
+    """
     tm = getattr(request, "tm", None)
-    if tm is not None:
-        with contextlib.suppress(Exception):  # no active transaction to doom is fine
-            tm.get().doom()
+    if tm is None:
+        return
+    with contextlib.suppress(Exception):  # no active transaction to doom is fine
+        transaction = tm.get()
+        if exc is not None and transaction.isRetryableError(exc):
+            mark_error_retryable(exc)
+        transaction.doom()
 
 
 @exception_view_config(PayportalError)
 def payportal_error_view(exc: PayportalError, request):
-    _abort_transaction(request)
+    _abort_transaction(request, exc)
     if is_api_request(request):
         return json_error_response(
             request, exc.status, exc.type, exc.code, exc.message, exc.details, exc.headers
@@ -225,7 +233,7 @@ def http_exception_view(exc: HTTPException, request):
         return forbidden_view(exc, request)
     if exc.code is not None and exc.code < 400:
         return exc
-    _abort_transaction(request)
+    _abort_transaction(request, exc)
     if is_api_request(request):
         return json_error_response(
             request,
@@ -239,7 +247,7 @@ def http_exception_view(exc: HTTPException, request):
 
 @exception_view_config(Exception)
 def server_error_view(exc: Exception, request):
-    _abort_transaction(request)
+    _abort_transaction(request, exc)
     correlation_id = getattr(request, "correlation_id", None)
     if is_error_retryable(request, exc):
         # a serialization failure or deadlock: pyramid_retry runs the request again

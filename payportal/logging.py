@@ -55,14 +55,19 @@ def _correlation_id(request) -> str:
     return environ[_ENVIRON_KEY]
 
 
+def _will_retry(request) -> bool:
+    """This attempt failed with a serialization failure or deadlock pyramid_retry will re-run."""
+    exception = getattr(request, "exception", None)
+    return exception is not None and is_error_retryable(request, exception)
+
+
 def _close_spooled_body(request) -> None:
     """Close the temporary file a large body was spooled into, once no retry will read it.
 
     pyramid_retry makes every body seekable so a retried attempt can read it again; bodies over
     webob's limit go to a temporary file that nothing else closes.
     """
-    exception = getattr(request, "exception", None)
-    if exception is not None and is_error_retryable(request, exception):
+    if _will_retry(request):
         return
     body = request.environ.get("wsgi.input")
     if request.environ.get("webob.is_body_seekable") and isinstance(body, io.BufferedRandom):
@@ -83,15 +88,17 @@ def correlation_tween_factory(handler, registry):
         finally:
             duration_ms = (time.perf_counter() - start) * 1000
             identity = getattr(request, "_payportal_identity_for_log", None)
+            retried = _will_retry(request)
             # the path without its query string: tokens and e-mails never reach the log
             log.info(
-                "%s %s %s %.1fms correlation_id=%s merchant_id=%s",
+                "%s %s %s %.1fms correlation_id=%s merchant_id=%s%s",
                 request.method,
                 request.path_info,
                 status,
                 duration_ms,
                 correlation_id,
                 identity or "-",
+                " (attempt failed, retrying)" if retried else "",
                 extra={
                     "method": request.method,
                     "path": request.path_info,
@@ -100,6 +107,7 @@ def correlation_tween_factory(handler, registry):
                     "correlation_id": correlation_id,
                     "merchant_id": identity,
                     "route": request.matched_route.name if request.matched_route else None,
+                    "retried": retried,
                 },
             )
             _close_spooled_body(request)

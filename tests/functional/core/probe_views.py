@@ -17,6 +17,11 @@ from payportal.security import Permission
 
 # what the crashing probes put in their exception: it must reach the log and never a response
 CRASH_MESSAGE = "ledger exploded while holding card 4242424242424242"
+ATTEMPT_KEY = "payportal.probe_attempt"
+SERIALIZATION_FAILURE = (
+    "DO $$ BEGIN RAISE EXCEPTION 'probe lost a race'"
+    " USING ERRCODE = 'serialization_failure'; END $$"
+)
 
 
 class ProbeCharge(BaseModel):
@@ -85,6 +90,41 @@ def create_probe_operator(context, request, body: ProbeOperator):
     if body.outcome == "crash":
         raise RuntimeError(CRASH_MESSAGE)
     return ProbeOperatorOut(email=body.email)
+
+
+class ProbeRetry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: str = Field(min_length=3, max_length=320)
+    failures: int = Field(ge=0, le=5)
+
+
+class ProbeRetryOut(BaseModel):
+    email: str
+    attempt: int
+
+
+@api_view(
+    context=ApiRoot,
+    name="probe-retries",
+    method="POST",
+    permission=Permission.PUBLIC,
+    body=ProbeRetry,
+    response=ProbeRetryOut,
+    status=201,
+    auth=AUTH_NONE,
+    tag="Probes",
+    summary="Write a row, then lose a serialization race `failures` times (test probe)",
+)
+def create_probe_retry(context, request, body: ProbeRetry):
+    # the environ outlives a pyramid_retry attempt; the request object does not
+    attempt = request.environ[ATTEMPT_KEY] = request.environ.get(ATTEMPT_KEY, 0) + 1
+    session = request.dbsession
+    session.execute(sa.insert(Operator).values(email=body.email, password_hash="x" * 60))
+    zope.sqlalchemy.mark_changed(session)
+    if attempt <= body.failures:
+        session.execute(sa.text(SERIALIZATION_FAILURE))
+    return ProbeRetryOut(email=body.email, attempt=attempt)
 
 
 @api_view(

@@ -4,15 +4,18 @@ migrates, seeds the demo accounts, serves on PORT and stops everything on SIGTER
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from payportal.scripts import devdb
@@ -49,9 +52,18 @@ def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 60) -
     raise AssertionError(f"{url} never answered 200")
 
 
-def test_the_embedded_database_keeps_its_data_between_runs(tmp_path, monkeypatch):
+@pytest.fixture
+def var_dir():
+    # not pytest's tmp_path: a concurrent pytest run resets /tmp/pytest-of-<user> to mode 0700,
+    # which locks out the unprivileged user pgserver runs PostgreSQL as when we are root
+    path = Path(tempfile.mkdtemp(prefix="payportal-devdb-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_embedded_database_keeps_its_data_between_runs(var_dir, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    url, server = devdb.database_url(tmp_path / "var")
+    url, server = devdb.database_url(var_dir)
     try:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         with engine.begin() as conn:
@@ -59,12 +71,12 @@ def test_the_embedded_database_keeps_its_data_between_runs(tmp_path, monkeypatch
             conn.execute(sa.text("INSERT INTO ledger_marker VALUES ('first run')"))
     finally:
         server.cleanup()
-    assert (tmp_path / "var" / "postgres" / "PG_VERSION").exists()
-    assert not (tmp_path / "var" / "postgres" / "postmaster.pid").exists(), "server still running"
+    assert (var_dir / "postgres" / "PG_VERSION").exists()
+    assert not (var_dir / "postgres" / "postmaster.pid").exists(), "server still running"
 
-    url_again, server_again = devdb.database_url(tmp_path / "var")
+    url_again, server_again = devdb.database_url(var_dir)
     try:
-        assert url_again.endswith("/payportal?host=" + str(tmp_path / "var" / "postgres"))
+        assert url_again.endswith("/payportal?host=" + str(var_dir / "postgres"))
         engine = sa.create_engine(url_again, poolclass=sa.pool.NullPool)
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT note FROM ledger_marker")).scalar() == "first run"
