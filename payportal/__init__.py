@@ -46,6 +46,8 @@ def main(global_config, **settings):
         config.include("payportal.openapi")
         # /healthz and /readyz
         config.include("payportal.health")
+        # /metrics (Prometheus) and the request-timing tween its view's route needs
+        config.include("payportal.metrics")
         # the slices, each registering its own resources and views
         config.include("payportal.merchants")
         config.include("payportal.payment_methods")
