@@ -1,0 +1,178 @@
+"""Scenario 6: commit -> SQS lag with the in-process publisher on, against moto's SQS server.
+
+Payments are initialized at a fixed rate (open loop: request n leaves at start + n / rate,
+whatever the answers before it), a consumer drains the FIFO queue, and each message's lag is
+SQS's SentTimestamp minus the event's created_at (stamped inside the transaction, so the lag
+counts the rest of the transaction, the commit, and the publisher's hand-off and send).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import threading
+import time
+
+import boto3
+import database
+import scenarios
+import sqlalchemy as sa
+from loadgen import HOST, LoadResult, percentile
+from report import Row
+from servers import free_port, start_server
+
+SQS_DB = "payportal_bench_sqs"
+RATE = 200  # payments per second, the issue's figure
+SENDERS = 16
+DRAIN_SECONDS = 10
+# moto accepts any credentials; these only keep boto3 from looking for real ones
+AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+
+
+def paced_initialize(port: int, token: str, rate: int, seconds: float) -> tuple[list[float], int]:
+    """POST initialize at `rate`/s for `seconds` from SENDERS keep-alive connections."""
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    lock = threading.Lock()
+    next_index = [0]
+    latencies: list[float] = []
+    errors = [0]
+    body = json.dumps({"amount": 1050, "currency": "USD", "description": "lag probe"})
+    headers = {**scenarios.bearer(token), "Content-Type": "application/json"}
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        while True:
+            with lock:
+                index = next_index[0]
+                next_index[0] += 1
+            if index >= total:
+                break
+            delay = start + index / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            began = time.perf_counter()
+            try:
+                conn.request("POST", "/api/v1/payments/initialize", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                failed = response.status != 201
+            except (OSError, http.client.HTTPException):
+                failed = True
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, port, timeout=10)
+            with lock:
+                latencies.append((time.perf_counter() - began) * 1000)
+                errors[0] += failed
+        conn.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors[0]
+
+
+def drain_lags(client, queue_url: str, stop: threading.Event, lags: list[float]) -> None:
+    """Receive and delete until told to stop; one lag (ms) per message."""
+    while not stop.is_set():
+        reply = client.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["SentTimestamp"],
+        )
+        messages = reply.get("Messages", [])
+        for message in messages:
+            sent_ms = int(message["Attributes"]["SentTimestamp"])
+            created = dt.datetime.fromisoformat(json.loads(message["Body"])["created_at"])
+            lags.append(sent_ms - created.timestamp() * 1000)
+        if messages:
+            client.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
+
+
+def sqs_phase(bench, server) -> None:
+    from moto.server import ThreadedMotoServer
+
+    url = database.recreate_database(server, SQS_DB)
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://{HOST}:{port}"
+    client = boto3.session.Session(
+        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+        region_name=AWS["AWS_REGION"],
+    ).client("sqs", endpoint_url=endpoint)
+    queue_url = client.create_queue(
+        QueueName="payportal-bench.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    env = {
+        **scenarios.production_environ(url),
+        **AWS,
+        "SQS_QUEUE_URL": queue_url,
+        "AWS_ENDPOINT_URL": endpoint,
+        "PAYPORTAL_PUBLISHER_ENABLED": "true",
+    }
+    settings = scenarios.app_settings(env)
+    engine = sa.create_engine(url)
+    tenant = scenarios.create_tenant(engine, settings, "bench-sqs@example.com", with_key=False)
+    engine.dispose()
+    app = start_server("payportal", env, bench.log_dir)
+    lags: list[float] = []
+    stop = threading.Event()
+    consumer = threading.Thread(target=drain_lags, args=(client, queue_url, stop, lags))
+    consumer.start()
+    try:
+        began = time.perf_counter()
+        latencies, errors = paced_initialize(app.port, tenant.jwt, RATE, bench.seconds)
+        elapsed = time.perf_counter() - began
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while len(lags) < len(latencies) - errors and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rss = app.rss_mib()
+    finally:
+        stop.set()
+        consumer.join()
+        app.stop()
+        moto.stop()
+    http_load = LoadResult(
+        "python paced",
+        len(latencies),
+        elapsed,
+        errors,
+        percentile(latencies, 50),
+        percentile(latencies, 90),
+        percentile(latencies, 99),
+        max(latencies, default=0.0),
+    )
+    lag_load = LoadResult(
+        "sqs lag",
+        len(lags),
+        elapsed,
+        len(latencies) - errors - len(lags),
+        percentile(lags, 50),
+        percentile(lags, 90),
+        percentile(lags, 99),
+        max(lags, default=0.0),
+    )
+    row = Row("6", f"commit→SQS lag at {RATE}/s", SENDERS, lag_load, rss_mib=rss)
+    row.rate = len(lags) / elapsed
+    row.target = "p99 lag<1000"
+    row.met = lag_load.errors == 0 and lag_load.p99_ms < 1000 and errors == 0
+    row.note = (
+        f"{len(lags):,} messages for {len(latencies) - errors:,} payments; p50/p99 columns are "
+        f"the lag; the POSTs themselves: p50 {http_load.p50_ms:.1f} ms, "
+        f"p99 {http_load.p99_ms:.1f} ms, {errors} errors"
+    )
+    row.extra = {"http": http_load.as_dict()}
+    bench.rows.append(row)
+    bench.say(f"6 SQS lag: p50 {lag_load.p50_ms:.0f} ms p99 {lag_load.p99_ms:.0f} ms")

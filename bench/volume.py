@@ -1,0 +1,127 @@
+"""Scenarios over 1,000,000 payments of 1,000 merchants: API list pages (4) and the dashboard (7).
+
+The volume database is seeded once by bench/seed_payments.py and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import database
+import scenarios
+import sqlalchemy as sa
+from loadgen import Request, Workload
+from report import Row
+from servers import get, start_server
+from sqlalchemy.orm import Session
+
+BENCH_DIR = Path(__file__).resolve().parent
+VOLUME_DB = "payportal_bench_volume"
+VOLUME_PAYMENTS = 1_000_000
+
+
+def ensure_volume(bench, server) -> str:
+    """The seeded volume database's URL: reused when complete, else (re)seeded (a few minutes)."""
+    url = server.database_url(VOLUME_DB)
+    present = 0
+    if database.database_exists(server, VOLUME_DB):
+        engine = sa.create_engine(url)
+        present = scenarios.seeded_volume(engine)
+        engine.dispose()
+    if present >= VOLUME_PAYMENTS:
+        database.migrate(url)
+        bench.say(f"volume database {VOLUME_DB}: {present:,} payments, reused")
+        return url
+    if present:
+        # an interrupted seed: start again from an empty database
+        engine = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{VOLUME_DB}" WITH (FORCE)'))
+        engine.dispose()
+    bench.say(f"seeding {VOLUME_PAYMENTS:,} payments into {VOLUME_DB} (once; later runs reuse it)")
+    subprocess.run(
+        [sys.executable, str(BENCH_DIR / "seed_payments.py"), VOLUME_DB, "--server", server.url],
+        check=True,
+    )
+    return url
+
+
+def explain_list(url: str, merchant_id, cursor: str) -> dict[str, str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the SQL the list service sends for page 1 and the deep page."""
+    from list_queries import LastStatement, explain
+
+    from payportal.payments.schemas import PaymentListQuery
+    from payportal.payments.services import list_payments
+
+    engine = sa.create_engine(url)
+    plans = {}
+    with Session(engine) as session:
+        recorder = LastStatement(session.connection())
+        for name, page_cursor in (("page 1", None), (f"page {scenarios.DEEP_PAGE:,}", cursor)):
+            query = PaymentListQuery(
+                limit=scenarios.LIST_PAGE, status=scenarios.LIST_STATUS, cursor=page_cursor
+            )
+            list_payments(session, merchant_id, query)
+            text, sorted_rows = explain(session, recorder)
+            plans[f"payments list, status={scenarios.LIST_STATUS}, {name}"] = (
+                text + f"\n(rows sorted: {sorted_rows})"
+            )
+        session.rollback()
+    engine.dispose()
+    return plans
+
+
+def measure_page(bench, server, scenario_id, label, path, headers, target_ms) -> None:
+    """One GET at 16 connections and at 1 (the page's own time, without queueing)."""
+    status, _body = get(server.port, path, headers)
+    if status != 200:
+        raise RuntimeError(f"{label}: GET {path} answered HTTP {status}, not 200")
+    for connections in (bench.connections, 1):
+        workload = Workload([Request("GET", path)], headers, connections)
+        result = bench.load(server.port, workload)
+        row = Row(scenario_id, label, connections, result, rss_mib=server.rss_mib())
+        row.target = f"p99<{target_ms}"
+        row.met = result.p99_ms < target_ms and result.errors == 0
+        bench.rows.append(row)
+        bench.say(
+            f"{scenario_id} {label} c{connections}: {result.rps:,.0f}/s p99 {result.p99_ms:.1f} ms"
+        )
+
+
+def volume_phase(bench, server) -> None:
+    url = ensure_volume(bench, server)
+    env = scenarios.production_environ(url)
+    settings = scenarios.app_settings(env)
+    engine = sa.create_engine(url)
+    password = secrets.token_urlsafe(18)
+    tenant = scenarios.sign_in_big_merchant(engine, settings, password)
+    cursor = scenarios.deep_cursor(engine, tenant.merchant_id)
+    engine.dispose()
+    if bench.wants("4"):
+        bench.explain.update(explain_list(url, tenant.merchant_id, cursor))
+    app = start_server("payportal", env, bench.log_dir)
+    try:
+        if bench.wants("4"):
+            headers = scenarios.bearer(tenant.jwt)
+            first = {"status": scenarios.LIST_STATUS, "limit": scenarios.LIST_PAGE}
+            pages = (
+                ("4a", "list page 1", first),
+                ("4b", f"list page {scenarios.DEEP_PAGE:,}", {**first, "cursor": cursor}),
+            )
+            for scenario_id, label, params in pages:
+                path = f"/api/v1/payments?{urlencode(params)}"
+                measure_page(bench, app, scenario_id, label, path, headers, 30)
+        if bench.wants("7"):
+            cookie = scenarios.dashboard_cookie(app.port, scenarios.BIG_MERCHANT_EMAIL, password)
+            headers = {"Cookie": cookie}
+            for scenario_id, label, path in (
+                ("7a", "dashboard overview", "/dashboard/home"),
+                ("7b", "dashboard payments", "/dashboard/payments"),
+            ):
+                measure_page(bench, app, scenario_id, label, path, headers, 100)
+    finally:
+        app.stop()
