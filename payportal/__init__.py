@@ -48,6 +48,9 @@ def main(global_config, **settings):
         config.include("payportal.health")
         # /metrics (Prometheus) and the request-timing tween its view's route needs
         config.include("payportal.metrics")
+        # CORS for /api (origins from settings) and per-credential token buckets
+        config.include("payportal.cors")
+        config.include("payportal.ratelimit")
         # the slices, each registering its own resources and views
         config.include("payportal.merchants")
         config.include("payportal.payment_methods")

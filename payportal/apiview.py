@@ -166,6 +166,7 @@ def make_view(op: ApiOperation, func: Callable) -> Callable:
         if request.subpath:
             # traversal hands extra segments to the view: '/payments/initialize/x' is not a path
             raise NotFound("no such resource")
+        request.registry.rate_limiter.check(request, op.path)
         if op.moves_money:
             identity = request.identity
             if identity is not None and identity.merchant_status != "active":
@@ -192,6 +193,7 @@ def make_view(op: ApiOperation, func: Callable) -> Callable:
         response = render(op.response, result, op.status, request)
         if claim is not None:
             idempotency.complete(request, claim, response)
+        response.headers.update(getattr(request, "rate_limit_headers", {}))
         return response
 
     api_view_callable.__name__ = func.__name__

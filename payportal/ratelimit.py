@@ -79,7 +79,7 @@ class RateLimiter:
                 retry_after=math.ceil(wait),
                 headers=headers,
             )
-        request.response_headers_extra = headers
+        request.rate_limit_headers = headers
 
 
 def includeme(config):

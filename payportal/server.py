@@ -60,15 +60,20 @@ def install_graceful_shutdown(server, app, grace: float) -> threading.Event:
         hooks_done.set()
         _thread.interrupt_main()  # ends waitress's loop through its KeyboardInterrupt path
 
+    def stop_listening(listener):
+        # runs inside waitress's loop (through its trigger): closing a socket from the signal
+        # handler would leave select() polling a dead descriptor
+        listener.accepting = False
+        listener.del_channel()
+        listener.socket.close()
+
     def on_sigterm(signum, frame):
         if stopping.is_set():
             return
         stopping.set()
         log.info("SIGTERM: no new connections; finishing requests in flight")
         for listener in _listeners(server):
-            listener.accepting = False
-            listener.del_channel()
-            listener.socket.close()
+            listener.trigger.pull_trigger(lambda listener=listener: stop_listening(listener))
         threading.Thread(target=drain_then_exit, name="payportal-drain", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)

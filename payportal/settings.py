@@ -53,6 +53,19 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "max_body_bytes": ("payportal.max_body_bytes", "PAYPORTAL_MAX_BODY_BYTES"),
     "log_format": ("payportal.log_format", "PAYPORTAL_LOG_FORMAT"),
     "sweep_interval": ("payportal.sweep_interval", "PAYPORTAL_SWEEP_INTERVAL"),
+    "cors_origins": ("payportal.cors_origins", "CORS_ORIGINS"),
+    "rate_limit_per_second": ("payportal.rate_limit_per_second", "RATE_LIMIT_PER_SECOND"),
+    "rate_limit_burst": ("payportal.rate_limit_burst", "RATE_LIMIT_BURST"),
+    "rate_limit_initialize_per_second": (
+        "payportal.rate_limit_initialize_per_second",
+        "RATE_LIMIT_INITIALIZE_PER_SECOND",
+    ),
+    "rate_limit_initialize_burst": (
+        "payportal.rate_limit_initialize_burst",
+        "RATE_LIMIT_INITIALIZE_BURST",
+    ),
+    "metrics_access": ("payportal.metrics_access", "METRICS_ACCESS"),
+    "metrics_token": ("payportal.metrics_token", "METRICS_TOKEN"),
 }
 
 SECRET_SETTINGS = (
@@ -158,6 +171,14 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     log_format: str = "text"
     sweep_interval: int = Field(30, ge=1)
+    # "localhost" allows any loopback origin; "*" any origin (no credentials either way)
+    cors_origins: tuple[str, ...] = ()
+    rate_limit_per_second: float = Field(100, ge=0)  # 0 turns rate limiting off
+    rate_limit_burst: int = Field(200, ge=1)
+    rate_limit_initialize_per_second: float = Field(20, gt=0)
+    rate_limit_initialize_burst: int = Field(40, ge=1)
+    metrics_access: str = "localhost"
+    metrics_token: str | None = None
 
     @field_validator("jwt_expires_in", "jwt_refresh_expires_in", mode="before")
     @classmethod
@@ -201,6 +222,22 @@ class Settings(BaseModel):
             raise ValueError(f"must be one of {', '.join(sorted(ENVIRONMENTS))}")
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return tuple(
+                o.strip().rstrip("/") for o in value.replace(",", " ").split() if o.strip()
+            )
+        return tuple(value)
+
+    @field_validator("metrics_access")
+    @classmethod
+    def _metrics_access(cls, value: str) -> str:
+        if value not in {"disabled", "localhost", "token"}:
+            raise ValueError("must be 'disabled', 'localhost' or 'token'")
+        return value
+
     @field_validator("log_format")
     @classmethod
     def _log_format(cls, value: str) -> str:
@@ -237,6 +274,8 @@ class Settings(BaseModel):
             raise SettingsError("PAYPORTAL_AUTO_ACTIVATE must be false in production")
         if self.allow_simulation:
             raise SettingsError("PAYPORTAL_ALLOW_SIMULATION must be false in production")
+        if self.metrics_access == "token" and len((self.metrics_token or "").encode()) < 32:
+            raise SettingsError("METRICS_TOKEN must be at least 32 bytes when METRICS_ACCESS=token")
 
 
 def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:

@@ -42,6 +42,8 @@ TEST_SETTINGS = {
     "payportal.platform_fee_fixed": "USD:30,EUR:25",
     "payportal.public_url": "http://localhost",
     "payportal.log_format": "text",
+    # rate limiting off: tests fire bursts from one credential; tests/functional/core proves it
+    "payportal.rate_limit_per_second": "0",
 }
 
 

@@ -1,0 +1,106 @@
+"""SIGTERM on a running waitress process: requests in flight finish, new ones are refused."""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import TEST_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_ini(path: Path, database_url: str, port: int) -> None:
+    settings = {
+        **TEST_SETTINGS,
+        "sqlalchemy.url": database_url,
+        "pyramid.includes": "tests.functional.production.slow_views",
+    }
+    lines = ["[app:main]", "use = egg:payportal"]
+    lines += [f"{key} = {value.replace('%', '%%')}" for key, value in settings.items()]
+    lines += [
+        "",
+        "[server:main]",
+        "use = egg:payportal#waitress",
+        f"listen = 127.0.0.1:{port}",
+        "threads = 4",
+        "shutdown_grace = 10",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_until_serving(port: int, process, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early: {process.stdout.read()}")
+        try:
+            if get(port, "/healthz", timeout=1)[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("server did not start")
+
+
+def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(tmp_path, database_url):
+    port = free_port()
+    ini = tmp_path / "server.ini"
+    write_ini(ini, database_url, port)
+    pserve = Path(sys.executable).with_name("pserve")
+    process = subprocess.Popen(
+        [str(pserve), str(ini)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        wait_until_serving(port, process)
+        results: list[tuple[int, bytes]] = []
+
+        def slow_call():
+            results.append(get(port, "/slow?seconds=1.5"))
+
+        callers = [threading.Thread(target=slow_call) for _ in range(4)]
+        for caller in callers:
+            caller.start()
+        time.sleep(0.5)  # all four are being served
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        try:
+            refused = get(port, "/healthz", timeout=2)
+        except OSError:
+            refused = None
+        for caller in callers:
+            caller.join(timeout=15)
+        assert results == [(200, b"finished")] * 4
+        assert refused is None, "a new connection was served after SIGTERM"
+        code = process.wait(timeout=15)
+        assert code == 0, process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
