@@ -40,10 +40,9 @@ def bar_chart(
     plot_w, plot_h = width - left - 8, height - top - bottom
     ceiling = _nice_ceiling(max((p.value for p in points), default=0))
     parts = [
-        Markup(
-            '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}" '
-            'preserveAspectRatio="none">'
-        ).format(width, height, label)
+        Markup('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">').format(
+            width, height, label
+        )
     ]
     for fraction in (0, 0.5, 1):
         y = f"{top + plot_h * (1 - fraction):.1f}"
@@ -68,7 +67,8 @@ def bar_chart(
                 "<title>{}</title></rect>"
             ).format(x, top + plot_h - bar_h, bar_w, bar_h, point.title)
         )
-        if index % label_every == 0 or index == count - 1:
+        # counted back from the newest bar, so today is always labelled and none overlap
+        if (count - 1 - index) % label_every == 0:
             parts.append(
                 Markup(
                     '<text class="axis-label" x="{:.1f}" y="{}" text-anchor="middle">{}</text>'
