@@ -53,6 +53,16 @@ SAMPLES = {
     "max_body_bytes": ("65536", 65536),
     "log_format": ("json", None),
     "sweep_interval": ("5", 5),
+    "cors_origins": (
+        "https://shop.example.com, https://admin.example.com/",
+        ("https://shop.example.com", "https://admin.example.com"),
+    ),
+    "rate_limit_per_second": ("0", 0),
+    "rate_limit_burst": ("10", 10),
+    "rate_limit_initialize_per_second": ("2.5", 2.5),
+    "rate_limit_initialize_burst": ("5", 5),
+    "metrics_access": ("disabled", None),
+    "metrics_token": ("metrics-token-0123456789abcdef0123456789", None),
 }
 
 STRONG_PRODUCTION_ENV = {
