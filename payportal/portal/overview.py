@@ -1,14 +1,15 @@
 """The merchant's overview: volume per currency, count and success rate for today / 7 / 30 days,
-daily volume and payments by status as SVG charts, and the latest payments.
+volume over time and payments by status as SVG charts, and the latest payments.
 
-Totals come from the payments slice's statistics service; the daily series is one more
-aggregate over the same (merchant_id, created_at) index, so the page costs three index range
-scans whatever the size of the payments table.
+Everything but the latest payments comes from one aggregate per page: the period's payments
+grouped by (day or hour, currency, status), read along the (merchant_id, created_at) index, so
+the tiles, the chart and the status bars always agree and the table is scanned once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from babel.numbers import format_compact_currency
@@ -21,7 +22,6 @@ from payportal.payments import services
 from payportal.payments.models import Payment, PaymentStatus
 from payportal.payments.schemas import PaymentListQuery
 from payportal.payments.state import SETTLED
-from payportal.payments.statistics import payment_summary
 from payportal.portal.charts import BarPoint, bar_chart, proportion_bar
 from payportal.portal.resources import MerchantHome
 from payportal.portal.templating import BADGE_TONES
@@ -30,8 +30,40 @@ from payportal.security import Permission
 RANGES = {"today": ("Today", 1), "7d": ("Last 7 days", 7), "30d": ("Last 30 days", 30)}
 DEFAULT_RANGE = "30d"
 LATEST = 8
-# a payment still on its way has no outcome yet: it does not count for or against the rate
-UNDECIDED = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
+# a payment still on its way has no outcome yet: it counts neither for nor against the rate
+UNDECIDED = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
+SETTLED_VALUES = frozenset(s.value for s in SETTLED)
+
+
+@dataclass
+class CurrencyVolume:
+    currency: str
+    settled_amount: int = 0
+    settled_count: int = 0
+
+
+@dataclass
+class PeriodTotals:
+    """One period of one merchant, from the grouped rows."""
+
+    count: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_currency: dict[str, CurrencyVolume] = field(default_factory=dict)
+    # (bucket start, currency) -> settled amount
+    settled_by_bucket: dict[tuple[dt.datetime, str], int] = field(default_factory=dict)
+
+    @property
+    def settled(self) -> int:
+        return sum(v.settled_count for v in self.by_currency.values())
+
+    @property
+    def success_rate(self) -> float | None:
+        decided = sum(n for status, n in self.by_status.items() if status not in UNDECIDED)
+        return None if decided == 0 else self.settled / decided
+
+    def currencies(self) -> list[CurrencyVolume]:
+        """Largest settled volume first; a currency with only unsettled payments still shows."""
+        return sorted(self.by_currency.values(), key=lambda v: (-v.settled_amount, v.currency))
 
 
 def compact_money(minor: int, currency: str) -> str:
@@ -47,53 +79,50 @@ def period_start(now: dt.datetime, days: int) -> dt.datetime:
     return today - dt.timedelta(days=days - 1)
 
 
-def daily_volume(session, merchant_id, currency: str, start: dt.datetime, days: int) -> list:
-    """Settled volume per UTC day for one currency, zero-filled, oldest first."""
-    day = sa.func.date_trunc("day", sa.func.timezone("UTC", Payment.created_at)).label("day")
+def period_totals(session, merchant_id, start: dt.datetime, unit: str) -> PeriodTotals:
+    """The merchant's payments created since `start`, grouped by `unit` ('day' or 'hour')."""
+    bucket = sa.func.date_trunc(unit, sa.func.timezone("UTC", Payment.created_at)).label("bucket")
     rows = session.execute(
-        sa.select(day, sa.func.sum(Payment.amount).label("volume"))
-        .where(
-            Payment.merchant_id == merchant_id,
-            Payment.created_at >= start,
-            Payment.currency == currency,
-            Payment.status.in_(SETTLED),
+        sa.select(
+            bucket,
+            Payment.currency,
+            Payment.status,
+            sa.func.count().label("count"),
+            sa.func.sum(Payment.amount).label("amount"),
         )
-        .group_by(day)
-    ).all()
-    volume = {row.day.date(): int(row.volume) for row in rows}
-    dates = [(start + dt.timedelta(days=n)).date() for n in range(days)]
-    return [
-        BarPoint(
-            label=d.strftime("%d %b"),
-            value=volume.get(d, 0),
-            title=f"{d:%d %b}: {format_money(volume.get(d, 0), currency)}",
-        )
-        for d in dates
-    ]
+        .where(Payment.merchant_id == merchant_id, Payment.created_at >= start)
+        .group_by(bucket, Payment.currency, Payment.status)
+    )
+    totals = PeriodTotals()
+    for row in rows:
+        status = str(row.status)
+        totals.count += row.count
+        totals.by_status[status] = totals.by_status.get(status, 0) + row.count
+        volume = totals.by_currency.setdefault(row.currency, CurrencyVolume(row.currency))
+        if status in SETTLED_VALUES:
+            volume.settled_amount += int(row.amount)
+            volume.settled_count += row.count
+            key = (row.bucket.replace(tzinfo=dt.UTC), row.currency)
+            totals.settled_by_bucket[key] = totals.settled_by_bucket.get(key, 0) + int(row.amount)
+    return totals
 
 
-def hourly_volume(session, merchant_id, currency: str, start: dt.datetime) -> list:
-    """Today's settled volume per UTC hour (a one-day range reads better by the hour)."""
-    hour = sa.func.date_part("hour", sa.func.timezone("UTC", Payment.created_at)).label("hour")
-    rows = session.execute(
-        sa.select(hour, sa.func.sum(Payment.amount).label("volume"))
-        .where(
-            Payment.merchant_id == merchant_id,
-            Payment.created_at >= start,
-            Payment.currency == currency,
-            Payment.status.in_(SETTLED),
+def volume_points(totals: PeriodTotals, currency: str, start: dt.datetime, days: int) -> list:
+    """Zero-filled bars, oldest first: 24 hours for today, else one per day."""
+    if days == 1:
+        steps = [(start + dt.timedelta(hours=h), f"{h:02d}:00") for h in range(24)]
+    else:
+        steps = [
+            (start + dt.timedelta(days=n), f"{start + dt.timedelta(days=n):%d %b}")
+            for n in range(days)
+        ]
+    points = []
+    for at, label in steps:
+        value = totals.settled_by_bucket.get((at, currency), 0)
+        points.append(
+            BarPoint(label=label, value=value, title=f"{label}: {format_money(value, currency)}")
         )
-        .group_by(hour)
-    ).all()
-    volume = {int(row.hour): int(row.volume) for row in rows}
-    return [
-        BarPoint(
-            label=f"{h:02d}:00",
-            value=volume.get(h, 0),
-            title=f"{h:02d}:00: {format_money(volume.get(h, 0), currency)}",
-        )
-        for h in range(24)
-    ]
+    return points
 
 
 @view_config(
@@ -111,40 +140,28 @@ def overview(context, request):
     if range_key not in RANGES:
         range_key = DEFAULT_RANGE
     label, days = RANGES[range_key]
-    now = utcnow()
-    start = period_start(now, days)
-    summary = payment_summary(session, merchant_id, created_from=start, created_to=now)
+    start = period_start(utcnow(), days)
+    totals = period_totals(session, merchant_id, start, "hour" if days == 1 else "day")
+    currencies = totals.currencies()
 
-    currencies = sorted(summary.by_currency, key=lambda c: (-c.settled_amount, c.currency))
-    count = sum(c.count for c in summary.by_currency)
-    settled = sum(c.settled_count for c in summary.by_currency)
-    by_status: dict[str, int] = {}
-    for row in summary.by_status:
-        by_status[row.status] = by_status.get(row.status, 0) + row.count
-    decided = sum(n for status, n in by_status.items() if status not in UNDECIDED)
-    success_rate = None if decided == 0 else settled / decided
-
-    default_currency = session.get(Merchant, merchant_id).default_currency
-    chart_currency = request.GET.get("currency") or (
-        currencies[0].currency if currencies else default_currency
-    )
-    if chart_currency not in {c.currency for c in currencies}:
-        chart_currency = currencies[0].currency if currencies else default_currency
-    if days == 1:
-        points = hourly_volume(session, merchant_id, chart_currency, start)
-    else:
-        points = daily_volume(session, merchant_id, chart_currency, start, days)
-
+    chart_currency = request.GET.get("currency", "")
+    if chart_currency not in totals.by_currency:
+        chart_currency = (
+            currencies[0].currency
+            if currencies
+            else session.get(Merchant, merchant_id).default_currency
+        )
+    points = volume_points(totals, chart_currency, start, days)
     status_rows = [
         {
             "status": s.value,
-            "count": by_status.get(s.value, 0),
+            "count": totals.by_status[s.value],
             "bar": proportion_bar(
-                by_status.get(s.value, 0), count, BADGE_TONES.get(s.value, "neutral")
+                totals.by_status[s.value], totals.count, BADGE_TONES.get(s.value, "neutral")
             ),
         }
         for s in PaymentStatus
-        if by_status.get(s.value)
+        if totals.by_status.get(s.value)
     ]
     latest, _more, _cursor = services.list_payments(
         session, merchant_id, PaymentListQuery(limit=LATEST)
@@ -155,9 +172,9 @@ def overview(context, request):
         "range_key": range_key,
         "range_label": label,
         "currencies": currencies,
-        "count": count,
-        "settled": settled,
-        "success_rate": success_rate,
+        "count": totals.count,
+        "settled": totals.settled,
+        "success_rate": totals.success_rate,
         "chart_currency": chart_currency,
         "chart": bar_chart(
             points,
