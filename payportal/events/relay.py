@@ -1,10 +1,9 @@
 """The relay: sends every event the in-process publisher did not (SQS was down, the process
 died), backing off per event; several relays share the outbox through FOR UPDATE SKIP LOCKED.
-It also runs the payment expiry sweep on its own clock."""
+It also runs a periodic sweep (payportal-relay gives it the payment expiry sweep)."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +17,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 100
 POLL_SECONDS = 1.0
-SWEEP_MODULE = "payportal.payments.sweep"
 
 
 def claim_due_events(session, limit: int) -> list[OutboxEvent]:
@@ -45,18 +43,10 @@ def relay_due_events(
         return len(events), publish_claimed(session, client, queue_url, events)
 
 
-def load_expiry_sweep() -> Callable | None:
-    """The payments slice's expiry sweep, when that slice provides one."""
-    try:
-        module = importlib.import_module(SWEEP_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != SWEEP_MODULE:
-            raise
-        return None
-    return module.expire_due_payments
-
-
 class Relay:
+    """One `step()` per loop turn; `sweep(session_factory, settings)` runs every
+    settings.sweep_interval seconds."""
+
     def __init__(
         self,
         session_factory,
@@ -87,8 +77,6 @@ class Relay:
             )
         else:
             log.info("relaying outbox events to %s", self.queue_url)
-        if self.sweep is None:
-            log.info("no payment expiry sweep available; only relaying events")
 
     def step(self) -> bool:
         """Sweep if it is time, then relay one batch; True when a full batch went out."""

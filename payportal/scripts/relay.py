@@ -11,8 +11,9 @@ import logging
 import sys
 import threading
 
-from payportal.events.relay import POLL_SECONDS, Relay, load_expiry_sweep
+from payportal.events.relay import POLL_SECONDS, Relay
 from payportal.events.runner import run_loop, stop_on_signals
+from payportal.payments.sweep import expire_due_payments
 from payportal.scripts import load_command_env
 
 log = logging.getLogger("payportal.relay")
@@ -30,10 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env = load_command_env(args.ini)
-    relay = Relay(env.session_factory, env.settings, sweep=load_expiry_sweep())
-    relay.announce()
+    relay = Relay(env.session_factory, env.settings, sweep=expire_due_payments)
     stop = threading.Event()
     stop_on_signals(stop)
+    relay.announce()
     run_loop(relay.step, stop=stop, poll_seconds=POLL_SECONDS, once=args.once)
     log.info("relay stopped: %d events published, %d failed attempts", relay.sent, relay.failed)
     return 0

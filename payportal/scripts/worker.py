@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = WebhookWorker(env.session_factory, env.settings, env.keyring)
     stop = threading.Event()
     stop_on_signals(stop)
-    log.info("delivering webhooks")
+    log.info("delivering webhooks (stop with SIGTERM)")
     run_loop(worker.step, stop=stop, poll_seconds=POLL_SECONDS, once=args.once)
     log.info("worker stopped")
     return 0

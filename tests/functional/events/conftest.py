@@ -121,6 +121,69 @@ def _receive_all(sqs, queue_url: str, *, expect: int = 0, timeout: float = 10.0)
     return messages
 
 
+class QueueDrainer:
+    """Receives and deletes in a thread while producers send, as a real consumer would (moto
+    slows down with every message left in a queue)."""
+
+    def __init__(self, server: SqsServer, queue_url: str, consumers: int = 2):
+        self._received: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._server = server
+        self._queue_url = queue_url
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(server.client(),), daemon=True)
+            for _ in range(consumers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def messages(self) -> list[dict]:
+        """Distinct stored messages: moto may hand one message to two consumers at once."""
+        with self._lock:
+            return list(self._received.values())
+
+    def _keep(self, batch: list[dict]) -> None:
+        with self._lock:
+            for message in batch:
+                self._received.setdefault(message["MessageId"], message)
+
+    def _run(self, sqs) -> None:
+        while not self._stop.is_set():
+            batch = _receive_all(sqs, self._queue_url, timeout=0.5)
+            self._keep(batch)
+            if not batch:
+                self._stop.wait(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def finish(self, expect: int, timeout: float = 30.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < expect and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.stop()
+        self._keep(_receive_all(self._server.client(), self._queue_url, timeout=1))
+        return self.messages
+
+
+@pytest.fixture
+def drain_queue(sqs_server):
+    """drain_queue(queue_url) -> a QueueDrainer already consuming that queue."""
+    drainers = []
+
+    def start(queue_url: str) -> QueueDrainer:
+        drainers.append(QueueDrainer(sqs_server, queue_url))
+        return drainers[-1]
+
+    yield start
+    for drainer in drainers:
+        drainer.stop()
+
+
 @pytest.fixture
 def receive_all(sqs):
     """receive_all(queue_url, expect=N): the messages in the queue, bodies parsed as "json"."""

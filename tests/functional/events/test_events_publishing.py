@@ -26,33 +26,34 @@ def _events_of(session_factory, merchant_id) -> list[OutboxEvent]:
         )
 
 
-def test_a_committed_request_sends_exactly_one_message_with_its_attributes(
+def test_an_initialized_payment_sends_exactly_one_message_with_its_attributes(
     publishing_app, committed_merchant, receive_all, session_factory, settings
 ):
-    response = publishing_app.append(
-        committed_merchant.id, headers={"X-Correlation-ID": "checkout-42"}
-    )
-    [event_id] = response.json["event_ids"]
+    headers = {
+        **bearer(access_token(settings, committed_merchant)),
+        "X-Correlation-ID": "checkout-42",
+    }
+    payment = publishing_app.testapp.post_json(
+        "/api/v1/payments/initialize", {"amount": 1050, "currency": "USD"}, headers=headers
+    ).json["payment"]
     assert publishing_app.publisher.wait_idle(10)
 
     [message] = receive_all(publishing_app.queue_url, expect=1)
     [event] = _events_of(session_factory, committed_merchant.id)
     assert message["Attributes"]["MessageGroupId"] == f"merchant-{committed_merchant.id}"
-    assert message["Attributes"]["MessageDeduplicationId"] == event_id
+    assert message["Attributes"]["MessageDeduplicationId"] == str(event.id)
     assert _attributes(message) == {
         "eventType": "payment.initiated",
         "merchantId": str(committed_merchant.id),
-        "paymentId": str(event.payment_id),
+        "paymentId": payment["id"],
         "timestamp": message["json"]["created_at"],
         "correlationId": "checkout-42",
     }
     # the body is the envelope, exactly as the events API shows the same event
-    shown = publishing_app.testapp.get(
-        f"/api/v1/events/{event_id}", headers=bearer(access_token(settings, committed_merchant))
-    ).json
+    shown = publishing_app.testapp.get(f"/api/v1/events/{event.id}", headers=headers).json
     assert message["json"] == shown
-    assert shown["id"] == event_id
     assert shown["correlation_id"] == "checkout-42"
+    assert shown["data"] == payment
     assert event.published_at is not None
 
 
@@ -125,17 +126,29 @@ def test_a_standard_queue_gets_the_message_without_fifo_ids(
     assert _attributes(message)["eventType"] == "payment.initiated"
 
 
-def test_sqs_down_requests_stay_fast_and_the_relay_delivers_everything_later(
-    publishing_app, committed_merchant, receive_all, sqs_server, session_factory, unsent_count
+def test_sqs_down_payments_stay_fast_and_the_relay_delivers_every_event_later(
+    publishing_app,
+    committed_merchant,
+    drain_queue,
+    sqs_server,
+    session_factory,
+    unsent_count,
+    settings,
 ):
+    headers = bearer(access_token(settings, committed_merchant))
     sqs_server.stop()
     try:
-        durations, event_ids = [], []
-        for _ in range(200):
+        durations, references = [], set()
+        for n in range(200):
             started = time.perf_counter()
-            response = publishing_app.append(committed_merchant.id)
+            response = publishing_app.testapp.post_json(
+                "/api/v1/payments/initialize",
+                {"amount": 1000 + n, "currency": "USD"},
+                headers=headers,
+                status=201,
+            )
             durations.append(time.perf_counter() - started)
-            event_ids.extend(response.json["event_ids"])
+            references.add(response.json["payment"]["reference"])
         assert publishing_app.publisher.wait_idle(60)
         # nothing reached SQS, and the outbox kept every event
         assert unsent_count() == 200
@@ -144,8 +157,9 @@ def test_sqs_down_requests_stay_fast_and_the_relay_delivers_everything_later(
 
     durations.sort()
     assert durations[-1] < 1.0, f"slowest request took {durations[-1]:.2f} s"
-    assert durations[len(durations) // 2] < 0.2
+    assert durations[len(durations) // 2] < 0.25
 
+    drainer = drain_queue(publishing_app.queue_url)
     relay = Relay(session_factory, publishing_app.app.registry.payportal_settings)
     deadline = time.monotonic() + 60
     while unsent_count() and time.monotonic() < deadline:
@@ -153,12 +167,14 @@ def test_sqs_down_requests_stay_fast_and_the_relay_delivers_everything_later(
             time.sleep(0.2)
 
     assert unsent_count() == 0
-    messages = receive_all(publishing_app.queue_url, expect=200, timeout=30)
+    messages = drainer.finish(expect=200)
+    with session_factory() as session:
+        event_ids = {str(i) for i in session.scalars(sa.select(OutboxEvent.id))}
+        attempts = session.scalars(sa.select(OutboxEvent.attempts)).all()
     sent = [m["Attributes"]["MessageDeduplicationId"] for m in messages]
     assert len(sent) == 200
-    assert set(sent) == set(event_ids)
-    with session_factory() as session:
-        attempts = session.scalars(sa.select(OutboxEvent.attempts)).all()
+    assert set(sent) == event_ids
+    assert {m["json"]["data"]["reference"] for m in messages} == references
     assert max(attempts) >= 1  # the publisher did try, and recorded it
 
 
