@@ -21,6 +21,7 @@ from payportal.gateways.resources import SimulationResource, WebhookCollection
 from payportal.gateways.schemas import SimulateGatewayOutcome, SimulationReceipt, WebhookReceipt
 from payportal.gateways.stripe import STRIPE
 from payportal.gateways.updates import GatewayScheme
+from payportal.metrics import GATEWAY_WEBHOOKS
 from payportal.payments.schemas import PaymentOut
 from payportal.security import Permission
 
@@ -60,6 +61,7 @@ def receive(request, scheme: GatewayScheme) -> WebhookReceipt:
         outcome.value,
         extra={"gateway": scheme.name, "webhook_outcome": outcome.value},
     )
+    GATEWAY_WEBHOOKS.labels(scheme.name, outcome.value).inc()
     if outcome is WebhookOutcome.MISMATCH:
         outcome = WebhookOutcome.IGNORED
     return WebhookReceipt(outcome=outcome.value)

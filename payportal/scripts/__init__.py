@@ -30,6 +30,11 @@ def load_command_env(ini: str, *, configure_logging: bool = True) -> CommandEnv:
     else:
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     load_all_models()
+    # the parked-webhook listener: payments moved by a command still release what waits on them
+    from payportal.gateways.services import apply_parked_webhooks
+    from payportal.payments.state import on_transition
+
+    on_transition(apply_parked_webhooks)
     settings = load_settings(get_appsettings(ini, name="main"), os.environ)
     engine = engine_from_settings(settings)
     return CommandEnv(

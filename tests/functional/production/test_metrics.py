@@ -94,3 +94,43 @@ def disabled_app(make_app):
 
 def test_metrics_can_be_disabled(disabled_app, webtest_for):
     webtest_for(disabled_app, **LOCAL).get("/metrics", status=404)
+
+
+def test_metrics_count_gateway_webhooks_by_outcome(testapp, settings):
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    before = sample(
+        testapp.get("/metrics", extra_environ=LOCAL).text,
+        "payportal_gateway_webhooks_total",
+        gateway="generic",
+        outcome="ignored",
+    )
+    body = json.dumps(
+        {
+            "event_id": "evt_metrics_1",
+            "event": "payment.completed",
+            "reference": "pay_nobodyknowsthisreference",
+            "status": "completed",
+        }
+    )
+    timestamp = str(int(time.time()))
+    signature = hmac.new(
+        settings.webhook_secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256
+    ).hexdigest()
+    answer = testapp.post(
+        "/api/v1/webhooks/payment",
+        body,
+        content_type="application/json",
+        headers={"X-Timestamp": timestamp, "X-Signature": f"sha256={signature}"},
+    )
+    assert answer.json["outcome"] == "ignored"
+    after = sample(
+        testapp.get("/metrics", extra_environ=LOCAL).text,
+        "payportal_gateway_webhooks_total",
+        gateway="generic",
+        outcome="ignored",
+    )
+    assert after == before + 1
