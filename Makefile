@@ -19,7 +19,9 @@ install: $(BIN)/.installed
 ## accounts, then the dashboard and API on http://127.0.0.1:6543 (PORT=... for another port).
 ## Ctrl-C stops the server and the embedded database; the next run reuses its data.
 run: install
-	$(BIN)/payportal-devdb serve development.ini
+	@# pyramid still imports pkg_resources; its deprecation notice is not ours to show
+	PYTHONWARNINGS="$${PYTHONWARNINGS:-ignore:pkg_resources is deprecated:UserWarning}" \
+		$(BIN)/payportal-devdb serve development.ini
 
 ## make test: the whole suite on a real PostgreSQL (TEST_DATABASE_URL, else a throwaway server)
 test: install

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 DEMO_MERCHANT = ("demo@payportal.local", "demo-merchant-password")
@@ -22,6 +23,9 @@ DEMO_OPERATOR = ("operator@payportal.local", "demo-operator-password")
 EMBEDDED_DB = "payportal"
 # how long pserve gets to finish on its own after Ctrl-C (which reaches the whole process group)
 PSERVE_STOP_GRACE = 10
+# third-party notices that say nothing to someone starting payportal: pyramid imports the
+# deprecated pkg_resources, pgserver finds no XDG_RUNTIME_DIR when run as root
+QUIET_WARNINGS = ("pkg_resources is deprecated", "XDG_RUNTIME_DIR is not set")
 
 
 class StopRequested(Exception):
@@ -133,6 +137,9 @@ def database_url(var_dir: Path):
 
 def serve_environ(url: str, port: str | None) -> dict[str, str]:
     environ = {**os.environ, "DATABASE_URL": url}
+    environ.setdefault(
+        "PYTHONWARNINGS", ",".join(f"ignore:{m}:UserWarning" for m in QUIET_WARNINGS)
+    )
     if port and not environ.get("PAYPORTAL_PUBLIC_URL"):
         # links in e-mails and checkout URLs must point where the server really listens
         environ["PAYPORTAL_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
@@ -166,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["serve", "migrate"])
     parser.add_argument("ini")
     args, extra = parser.parse_known_args(argv)
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=UserWarning)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     var_dir = Path(os.environ.get("PAYPORTAL_VAR", "var")).resolve()
