@@ -31,6 +31,11 @@ class PostgresServer:
     def database_url(self, name: str) -> str:
         return sa.engine.make_url(self.url).set(database=name).render_as_string(hide_password=False)
 
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The server's main process, when it runs here (its CPU is then measured)."""
+        return self.embedded.get_pid() if self.embedded is not None else None
+
     def stop(self) -> None:
         if self.embedded is not None:
             self.embedded.cleanup()

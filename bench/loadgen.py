@@ -55,6 +55,9 @@ class LoadResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    server_cpu_ms: float | None = None  # server process CPU per request
+    db_cpu_ms: float | None = None  # PostgreSQL CPU per request (embedded server only)
+    others_share: float | None = None  # share of the cores other processes used meanwhile
 
     @property
     def rps(self) -> float:

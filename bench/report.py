@@ -59,10 +59,14 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+BUSY_MACHINE = 0.15  # others took more than this share of the cores: figures are not clean
+
+
 def render(rows: list[Row]) -> str:
     header = (
-        f"{'scenario':<34} {'conn':>4} {'per s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-        f"{'RSS MiB':>7} {'floor':>16} {'pgbench':>20}  target"
+        f"{'scenario':<30} {'conn':>4} {'per s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'RSS MiB':>7} {'CPU ms/req app+db':>17} {'others':>6} {'vs floor':>15} "
+        f"{'vs pgbench':>17}  target"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -74,14 +78,26 @@ def render(rows: list[Row]) -> str:
             else "-"
         )
         mark = {True: "met", False: "MISSED", None: ""}[row.met]
+        cpu = "-"
+        if load and load.server_cpu_ms is not None:
+            cpu = f"{load.server_cpu_ms:.2f}+{_num(load.db_cpu_ms, 2)}"
+        others = f"{load.others_share:.0%}" if load and load.others_share is not None else "-"
         lines.append(
-            f"{row.scenario + ' ' + row.label:<34.34} {row.connections:>4} "
-            f"{_num(row.per_second, 0):>8} {_num(load.p50_ms if load else None):>7} "
+            f"{row.scenario + ' ' + row.label:<30.30} {row.connections:>4} "
+            f"{_num(row.per_second, 0):>7} {_num(load.p50_ms if load else None):>7} "
             f"{_num(load.p99_ms if load else None):>7} {load.errors if load else '-':>6} "
-            f"{_num(row.rss_mib, 0):>7} {floor:>16} {pg:>20}  {row.target} {mark}".rstrip()
+            f"{_num(row.rss_mib, 0):>7} {cpu:>17} {others:>6} {floor:>15} {pg:>17}  "
+            f"{row.target} {mark}".rstrip()
         )
         if row.note:
             lines.append(f"{'':<6}{row.note}")
+    busy = [r for r in rows if r.load and (r.load.others_share or 0) > BUSY_MACHINE]
+    if busy:
+        lines.append(
+            f"\nWARNING: other processes took over {BUSY_MACHINE:.0%} of the cores during "
+            f"{len(busy)} of these loads ({', '.join(r.scenario for r in busy)}): their rates "
+            "are low by that much; the CPU ms per request stay comparable. Rerun when quiet."
+        )
     return "\n".join(lines)
 
 

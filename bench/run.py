@@ -22,6 +22,7 @@ import scenarios
 import sqlalchemy as sa
 import sqs
 import volume
+from cpu import CpuMeter
 from loadgen import Workload, run_load, wrk_available
 from report import Row, render, write_json
 from servers import start_profile, start_server
@@ -54,12 +55,19 @@ class Bench:
         self.explain: dict[str, str] = {}
         self.profiles: dict[str, str] = {}
         self.pgbench: dict[str, dict] = {}
+        self.postmaster_pid: int | None = None
 
     def wants(self, *scenario_ids: str) -> bool:
         return any(s in self.selected for s in scenario_ids)
 
-    def load(self, port: int, workload: Workload, seconds: float | None = None):
-        return run_load(port, workload, seconds or self.seconds, self.tag)
+    def load(self, server, workload: Workload, seconds: float | None = None):
+        """Load the server from another process; with the CPU it and PostgreSQL spent."""
+        meter = CpuMeter(server.pid, self.postmaster_pid)
+        result = run_load(server.port, workload, seconds or self.seconds, self.tag)
+        use = meter.stop()
+        result.server_cpu_ms, result.db_cpu_ms = use.per_request_ms(result.requests)
+        result.others_share = use.others_share
+        return result
 
     def say(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
@@ -105,13 +113,13 @@ def floor_phase(bench: Bench, env: dict[str, str], url: str) -> dict[str, float]
     try:
         workload = scenarios.floor_post_workload(scenarios.uuid.uuid4())
         workload.connections = bench.connections
-        post = bench.load(server.port, workload)
+        post = bench.load(server, workload)
         rates["POST /pay"] = post.rps
         get_load = Workload(
             [scenarios.Request("GET", f"/pay/{r}") for r in references],
             connections=bench.connections,
         )
-        get = bench.load(server.port, get_load)
+        get = bench.load(server, get_load)
         rates["GET /pay/{ref}"] = get.rps
         for name, result in (("POST /pay", post), ("GET /pay/{ref}", get)):
             bench.rows.append(
@@ -131,7 +139,7 @@ def profile_pass(bench: Bench, server, scenario_id: str, workload: Workload) -> 
         bench.say("py-spy not installed (pip install py-spy): no profile")
         return
     time.sleep(0.5)
-    bench.load(server.port, workload)
+    bench.load(server, workload)
     _out, errors = recorder.communicate(timeout=bench.seconds + 60)
     if recorder.returncode != 0 or not output.exists():
         bench.say(f"py-spy failed: {errors.decode()[-300:]}")
@@ -183,7 +191,7 @@ def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
             workload = scenarios.initialize_workload(credential)
             workload.connections = bench.connections
             since = dt.datetime.now(dt.UTC)
-            result = bench.load(server.port, workload)
+            result = bench.load(server, workload)
             committed = count_created(url, tenant.merchant_id, since)
             row = Row(scenario_id, label, bench.connections, result)
             row.floor = ("POST /pay", floor["POST /pay"]) if floor else None
@@ -212,7 +220,7 @@ def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
         if bench.wants("3"):
             workload = scenarios.get_workload(readable, tenant.jwt)
             workload.connections = bench.connections
-            result = bench.load(server.port, workload)
+            result = bench.load(server, workload)
             row = Row("3", "GET payment", bench.connections, result, rss_mib=server.rss_mib())
             row.floor = ("GET /pay/{ref}", floor["GET /pay/{ref}"]) if floor else None
             row.pgbench = ("get_payment", pg["get_payment"]) if pg else None
@@ -237,7 +245,7 @@ def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
 
         if bench.wants("5"):
             refs, workload = webhook_workload()
-            result = bench.load(server.port, workload)
+            result = bench.load(server, workload)
             outcomes = webhook_outcomes(url, refs)
             applied = outcomes.get("processed", 0)
             row = Row("5", "Paystack webhooks", bench.connections, result)
@@ -274,6 +282,7 @@ def main() -> int:
     bench.say(f"scenarios {','.join(sorted(bench.selected))}, {bench.seconds:g} s each, {loader}")
     server = database.start_postgres()
     bench.say(f"database: {server.describe()}")
+    bench.postmaster_pid = server.postmaster_pid
     try:
         if bench.wants("1", "2", "3", "5"):
             url = database.recreate_database(server, RUN_DB)

@@ -30,6 +30,27 @@ LAYERS = (
     ("Pyramid (routing, views, security)", ("pyramid/", "pyramid_tm/", "pyramid_retry/")),
     ("payportal", ("payportal/",)),
 )
+# library entry points worth seeing beside payportal's own functions in the inclusive table
+ENTRY_POINTS = (
+    "Session.flush",
+    "Session.commit",
+    "Session.execute",
+    "Session.close",
+    "_ConnectionFairy._checkout",
+    "register (zope/sqlalchemy",
+    "decode (jwt/",
+    "Logger.info",
+    "tm_tween",
+    "HTTPChannel.handle_read",
+    "HTTPChannel.handle_write",
+    "HTTPChannel.received",
+    "Task.finish",
+    "Task.write",
+)
+
+
+def noteworthy(frame: str) -> bool:
+    return "(payportal/" in frame or any(point in frame for point in ENTRY_POINTS)
 
 
 def short_frame(frame: str) -> str:
@@ -80,7 +101,29 @@ def summarize(path: Path, top: int = 25) -> str:
     lines = [f"{path.name}: {total} samples of the thread holding the GIL"]
     lines += table("by layer (leaf-most library frame)", layers)
     lines += table("self time (leaf function)", own)
-    lines += table("inclusive time (function and what it calls)", inclusive)
+    lines += table(
+        "inclusive time of payportal's functions and key library entry points",
+        Counter({name: n for name, n in inclusive.items() if noteworthy(name)}),
+    )
+    return "\n".join(lines)
+
+
+def callees(path: Path, function: str, depth: int = 2, top: int = 30) -> str:
+    """Where the time under `function` goes: its callees `depth` levels down, inclusive."""
+    stacks = read_stacks(path)
+    total = sum(count for _frames, count in stacks)
+    under: Counter = Counter()
+    within = 0
+    for frames, count in stacks:
+        hits = [i for i, frame in enumerate(frames) if function in frame]
+        if not hits:
+            continue
+        within += count
+        below = frames[hits[0] + 1 : hits[0] + 1 + depth]
+        under[" > ".join(below) or "(itself)"] += count
+    lines = [f"{function}: {100 * within / max(total, 1):.1f} % of all samples; below it:"]
+    for name, count in under.most_common(top):
+        lines.append(f"    {100 * count / max(total, 1):5.1f} %  {name}")
     return "\n".join(lines)
 
 
@@ -88,8 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("stacks", type=Path)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--under", help="break down the time below this function instead")
+    parser.add_argument("--depth", type=int, default=1, help="levels below --under to group by")
     args = parser.parse_args(argv)
-    print(summarize(args.stacks, args.top))
+    if args.under:
+        print(callees(args.stacks, args.under, args.depth, args.top))
+    else:
+        print(summarize(args.stacks, args.top))
     return 0
 
 
