@@ -53,6 +53,7 @@ class Bench:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.rows: list[Row] = []
         self.explain: dict[str, str] = {}
+        self.sections: dict[str, str] = {}  # other probes' own reports, printed after the table
         self.profiles: dict[str, str] = {}
         self.pgbench: dict[str, dict] = {}
         self.postmaster_pid: int | None = None
@@ -312,6 +313,8 @@ def main() -> int:
     print(render(bench.rows))
     for name, text in bench.explain.items():
         print(f"\nEXPLAIN (ANALYZE, BUFFERS) {name}:\n  " + text.replace("\n", "\n  "))
+    for name, text in bench.sections.items():
+        print(f"\n{name}:\n  " + text.replace("\n", "\n  "))
     path = RESULTS / f"{bench.stamp}.json"
     meta = {
         "started": bench.stamp,
@@ -326,7 +329,12 @@ def main() -> int:
         path,
         meta,
         bench.rows,
-        {"pgbench": bench.pgbench, "explain": bench.explain, "profiles": bench.profiles},
+        {
+            "pgbench": bench.pgbench,
+            "explain": bench.explain,
+            "profiles": bench.profiles,
+            "sections": bench.sections,
+        },
     )
     print(f"\nresults: {path}")
     return 0

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import boto3
 import database
@@ -200,6 +201,23 @@ def sqs_phase(bench, server) -> None:
     row.extra = {"http": http_load.as_dict()}
     bench.rows.append(row)
     bench.say(f"6 SQS lag: p50 {lag_load.p50_ms:.0f} ms p99 {lag_load.p99_ms:.0f} ms")
+    closed_loop_lag(bench)
+
+
+def closed_loop_lag(bench) -> None:
+    """The events slice's own probe, bench/sqs_lag.py: as fast as 16 clients go, with the lag
+    stamped at each commit's after-commit hook (its app runs in its own process, in-process)."""
+    payments = 500 if bench.quick else 2000
+    bench.say(f"6 bench/sqs_lag.py --payments {payments} (closed loop)")
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("sqs_lag.py")), "--payments", str(payments)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    text = result.stdout.strip() or result.stderr.strip()[-1500:]
+    bench.sections[f"bench/sqs_lag.py --payments {payments}"] = text
+    print(text, flush=True)
 
 
 if __name__ == "__main__":
