@@ -49,6 +49,19 @@ def machine_busy() -> float:
     return (sum(values[:8]) - idle) / TICKS
 
 
+def wait_for_quiet(limit: float, share: float = 0.15, sample: float = 1.0) -> float:
+    """Wait (up to `limit` s) until the cores are busy under `share` over a `sample`-second
+    window, since nothing of this run is loading them between loads; returns the last share."""
+    cores = os.cpu_count() or 1
+    deadline = time.monotonic() + limit
+    while True:
+        before = machine_busy()
+        time.sleep(sample)
+        busy = (machine_busy() - before) / (sample * cores)
+        if busy < share or time.monotonic() >= deadline:
+            return busy
+
+
 def own_cpu() -> float:
     """This process and its finished children (the load generator, pgbench)."""
     me = resource.getrusage(resource.RUSAGE_SELF)

@@ -5,6 +5,7 @@
     make bench PROFILE=1                also py-spy profiles of scenarios 1, 3 and 5
 
 Environment: SCENARIOS (1-7), QUICK=1, DURATION (seconds per load), PROFILE=1, CONNECTIONS,
+QUIET_WAIT (seconds each load may wait for other processes to leave the cores idle),
 BENCH_DATABASE_URL (a PostgreSQL server to use instead of the embedded one), BENCH_LOADER=python
 (the Python load generator even where wrk is installed). Results: bench/results/<time>.json.
 """
@@ -22,7 +23,7 @@ import scenarios
 import sqlalchemy as sa
 import sqs
 import volume
-from cpu import CpuMeter
+from cpu import CpuMeter, wait_for_quiet
 from loadgen import Workload, run_load, wrk_available
 from report import Row, render, write_json
 from servers import start_profile, start_server
@@ -42,6 +43,8 @@ class Bench:
         self.pgbench_seconds = 3 if self.quick else 10
         self.connections = int(os.environ.get("CONNECTIONS") or 16)
         self.profile = os.environ.get("PROFILE") == "1"
+        # on a shared machine: wait up to this many seconds for the others to go quiet first
+        self.quiet_wait = float(os.environ.get("QUIET_WAIT") or 0)
         wanted = os.environ.get("SCENARIOS") or ",".join(ALL)
         self.selected = {s.strip() for s in wanted.split(",") if s.strip()}
         unknown = self.selected - set(ALL)
@@ -63,6 +66,8 @@ class Bench:
 
     def load(self, server, workload: Workload, seconds: float | None = None):
         """Load the server from another process; with the CPU it and PostgreSQL spent."""
+        if self.quiet_wait:
+            wait_for_quiet(self.quiet_wait)
         meter = CpuMeter(server.pid, self.postmaster_pid)
         result = run_load(server.port, workload, seconds or self.seconds, self.tag)
         use = meter.stop()
@@ -94,6 +99,8 @@ def pgbench_phase(bench: Bench, url: str, tenant, event_data: str) -> dict[str, 
             continue
         if script == "webhook" and not bench.wants("5"):
             continue
+        if bench.quiet_wait:
+            wait_for_quiet(bench.quiet_wait)
         result = database.run_pgbench(
             url, script, clients=16, seconds=bench.pgbench_seconds, variables=variables
         )
