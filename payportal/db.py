@@ -69,6 +69,7 @@ MODEL_MODULES = (
     "payportal.gateways.models",
     "payportal.events.models",
     "payportal.idempotency",
+    "payportal.portal.models",
 )
 
 

@@ -20,6 +20,69 @@ ENUM_TYPES = (
 )
 
 
+PAYMENT_TOTALS_SQL = """
+CREATE FUNCTION payment_totals_record() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO payment_total_deltas (txid, merchant_id, hour, currency, status, payments, amount)
+        VALUES (txid_current(), OLD.merchant_id,
+                date_trunc('hour', OLD.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                OLD.currency, OLD.status, -1, -OLD.amount);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO payment_total_deltas (txid, merchant_id, hour, currency, status, payments, amount)
+        VALUES (txid_current(), NEW.merchant_id,
+                date_trunc('hour', NEW.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                NEW.currency, NEW.status, 1, NEW.amount);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER payments_totals_insert_delete AFTER INSERT OR DELETE ON payments
+    FOR EACH ROW EXECUTE FUNCTION payment_totals_record();
+CREATE TRIGGER payments_totals_update AFTER UPDATE ON payments FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.amount IS DISTINCT FROM NEW.amount
+          OR OLD.currency IS DISTINCT FROM NEW.currency
+          OR OLD.created_at IS DISTINCT FROM NEW.created_at
+          OR OLD.merchant_id IS DISTINCT FROM NEW.merchant_id)
+    EXECUTE FUNCTION payment_totals_record();
+
+CREATE FUNCTION payment_totals_flush() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- one event per delta fires at commit; the first folds them all, the rest find theirs gone
+    IF NOT EXISTS (SELECT 1 FROM payment_total_deltas WHERE id = NEW.id) THEN
+        RETURN NULL;
+    END IF;
+    WITH moved AS (
+        DELETE FROM payment_total_deltas WHERE txid = txid_current()
+        RETURNING merchant_id, hour, currency, status, payments, amount
+    )
+    INSERT INTO payment_hourly_totals AS t (merchant_id, hour, currency, status, payments, amount)
+    SELECT merchant_id, hour, currency, status, sum(payments), sum(amount)
+    FROM moved
+    GROUP BY merchant_id, hour, currency, status
+    HAVING sum(payments) <> 0 OR sum(amount) <> 0
+    ORDER BY merchant_id, hour, currency, status
+    ON CONFLICT (merchant_id, hour, currency, status) DO UPDATE
+        SET payments = t.payments + EXCLUDED.payments, amount = t.amount + EXCLUDED.amount;
+    RETURN NULL;
+END
+$$;
+
+CREATE CONSTRAINT TRIGGER payment_total_deltas_fold AFTER INSERT ON payment_total_deltas
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION payment_totals_flush();
+"""
+
+DROP_PAYMENT_TOTALS_SQL = """
+DROP TRIGGER IF EXISTS payment_total_deltas_fold ON payment_total_deltas;
+DROP TRIGGER IF EXISTS payments_totals_update ON payments;
+DROP TRIGGER IF EXISTS payments_totals_insert_delete ON payments;
+DROP FUNCTION IF EXISTS payment_totals_flush();
+DROP FUNCTION IF EXISTS payment_totals_record();
+"""
+
+
 def upgrade() -> None:
     op.create_table('login_failures',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -360,9 +423,40 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_delivery_attempts'))
     )
     op.create_index('ix_webhook_delivery_attempts_delivery_id_attempted_at', 'webhook_delivery_attempts', ['delivery_id', 'attempted_at'], unique=False)
+    op.create_table('payment_hourly_totals',
+    sa.Column('merchant_id', sa.Uuid(), nullable=False),
+    sa.Column('hour', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'processing', 'completed', 'failed', 'cancelled', 'expired', 'partially_refunded', 'refunded', 'disputed', name='payment_status'), nullable=False),
+    sa.Column('payments', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_payment_hourly_totals_merchant_id_merchants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('merchant_id', 'hour', 'currency', 'status', name=op.f('pk_payment_hourly_totals'))
+    )
+    op.create_table('payment_total_deltas',
+    sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+    sa.Column('txid', sa.BigInteger(), nullable=False),
+    sa.Column('merchant_id', sa.Uuid(), nullable=False),
+    sa.Column('hour', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'processing', 'completed', 'failed', 'cancelled', 'expired', 'partially_refunded', 'refunded', 'disputed', name='payment_status'), nullable=False),
+    sa.Column('payments', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_total_deltas'))
+    )
+    op.create_index('ix_payment_total_deltas_txid', 'payment_total_deltas', ['txid'], unique=False)
+    op.create_index('ix_payment_total_deltas_merchant_id_hour', 'payment_total_deltas', ['merchant_id', 'hour'], unique=False)
+    # the dashboard's rollup (payportal/portal/models.py): deltas per payment change, folded
+    # into the hourly totals once per transaction, at commit, in key order
+    op.execute(PAYMENT_TOTALS_SQL)
 
 
 def downgrade() -> None:
+    op.execute(DROP_PAYMENT_TOTALS_SQL)
+    op.drop_index('ix_payment_total_deltas_merchant_id_hour', table_name='payment_total_deltas')
+    op.drop_index('ix_payment_total_deltas_txid', table_name='payment_total_deltas')
+    op.drop_table('payment_total_deltas')
+    op.drop_table('payment_hourly_totals')
     op.drop_index('ix_webhook_delivery_attempts_delivery_id_attempted_at', table_name='webhook_delivery_attempts')
     op.drop_table('webhook_delivery_attempts')
     op.drop_index(op.f('ix_refunds_payment_id'), table_name='refunds')

@@ -1,19 +1,14 @@
-"""What the operator console reads: merchants by status or search, their recent volume, their
-audit trail. Read-only queries; status changes go through the identity slice's service."""
+"""What the operator console reads: merchants by status or search, and their audit trail.
+Read-only queries; status changes go through the identity slice's service."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import sqlalchemy as sa
 
 from payportal.merchants.models import AuditEntry, Merchant
 from payportal.pagination import keyset_page
-from payportal.payments.models import Payment
-from payportal.payments.state import SETTLED
-
-VOLUME_PERIOD = dt.timedelta(days=30)
 
 
 def _escape_like(text: str) -> str:
@@ -42,33 +37,6 @@ def list_merchants(
 def count_by_status(session) -> dict[str, int]:
     rows = session.execute(sa.select(Merchant.status, sa.func.count()).group_by(Merchant.status))
     return {str(status): count for status, count in rows}
-
-
-def settled_volumes(
-    session, merchant_ids: list[uuid.UUID], since: dt.datetime
-) -> dict[uuid.UUID, list[tuple[str, int, int]]]:
-    """Per merchant: [(currency, settled amount, settled count)] of payments created since."""
-    volumes: dict[uuid.UUID, list[tuple[str, int, int]]] = {m: [] for m in merchant_ids}
-    if not merchant_ids:
-        return volumes
-    rows = session.execute(
-        sa.select(
-            Payment.merchant_id,
-            Payment.currency,
-            sa.func.sum(Payment.amount),
-            sa.func.count(),
-        )
-        .where(
-            Payment.merchant_id.in_(merchant_ids),
-            Payment.created_at >= since,
-            Payment.status.in_(SETTLED),
-        )
-        .group_by(Payment.merchant_id, Payment.currency)
-        .order_by(Payment.merchant_id, sa.func.sum(Payment.amount).desc())
-    )
-    for merchant_id, currency, amount, count in rows:
-        volumes[merchant_id].append((currency, int(amount), count))
-    return volumes
 
 
 def audit_trail(session, merchant_id: uuid.UUID, limit: int = 50) -> list[AuditEntry]:

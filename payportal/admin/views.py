@@ -24,16 +24,19 @@ from payportal.merchants.schemas import Login
 from payportal.merchants.services import authenticate_operator, change_merchant_status
 from payportal.payments.schemas import PaymentOut
 from payportal.payments.services import payment_timeline
-from payportal.payments.statistics import payment_summary
 from payportal.portal.deliveries import deliveries_by_event
 from payportal.portal.forms import GENERAL, FormInvalid, form_values, validate
+from payportal.portal.overview import period_start
 from payportal.portal.payment_filters import payments_table
+from payportal.portal.rollup import period_totals, settled_volumes
 from payportal.portal.sessions import OPERATOR, sign_in, sign_out
 from payportal.portal.templating import url
 from payportal.resources import AdminRoot
 from payportal.security import Permission
 
 MERCHANTS_PAGE = 50
+# the console's volume column and merchant page cover the last 30 days, as the dashboard does
+VOLUME_DAYS = 30
 # what an operator may do from each status, with the button's words
 STATUS_ACTIONS = {
     MerchantStatus.PENDING: (("active", "Approve"), ("inactive", "Reject")),
@@ -106,13 +109,13 @@ def merchants(context, request):
     rows, has_more, next_cursor = services.list_merchants(
         request.dbsession, status=status or None, q=q or None, limit=MERCHANTS_PAGE, cursor=cursor
     )
-    since = utcnow() - services.VOLUME_PERIOD
+    since = period_start(utcnow(), VOLUME_DAYS)
     kept = {k: v for k, v in {"status": status, "q": q}.items() if v}
     base = url(request, "admin", "merchants")
     return {
         "section": "merchants",
         "merchants": rows,
-        "volumes": services.settled_volumes(request.dbsession, [m.id for m in rows], since),
+        "volumes": settled_volumes(request.dbsession, [m.id for m in rows], since),
         "counts": services.count_by_status(request.dbsession),
         "statuses": [s.value for s in MerchantStatus],
         "status": status,
@@ -131,17 +134,12 @@ class MerchantPages:
 
     @view_config(name="", request_method="GET", renderer="admin/merchant.jinja2")
     def show(self, values=None, errors=None):
-        now = utcnow()
-        summary = payment_summary(
-            self.request.dbsession,
-            self.merchant.id,
-            created_from=now - services.VOLUME_PERIOD,
-            created_to=now,
-        )
+        since = period_start(utcnow(), VOLUME_DAYS)
+        totals = period_totals(self.request.dbsession, self.merchant.id, since, "day")
         return {
             "section": "merchants",
             "merchant": self.merchant,
-            "summary": summary,
+            "totals": totals,
             "actions": STATUS_ACTIONS[MerchantStatus(self.merchant.status)],
             "audit": services.audit_trail(self.request.dbsession, self.merchant.id),
             "values": values or {},

@@ -1,17 +1,16 @@
 """The merchant's overview: volume per currency, count and success rate for today / 7 / 30 days,
 volume over time and payments by status as SVG charts, and the latest payments.
 
-Everything but the latest payments comes from one aggregate per page: the period's payments
-grouped by (day or hour, currency, status), read along the (merchant_id, created_at) index, so
-the tiles, the chart and the status bars always agree and the table is scanned once.
+Everything but the latest payments comes from the hourly rollup kept in the same transaction as
+every payment change (payportal/portal/models.py), grouped by day or hour, currency and status:
+the tiles, the chart and the status bars always agree, and a merchant with hundreds of
+thousands of payments in the period costs a few thousand rollup rows, not a scan of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from babel.numbers import format_compact_currency
 from pyramid.view import view_config
 
@@ -19,51 +18,17 @@ from payportal.db import utcnow
 from payportal.merchants.models import Merchant
 from payportal.money import format_money, to_major
 from payportal.payments import services
-from payportal.payments.models import Payment, PaymentStatus
+from payportal.payments.models import PaymentStatus
 from payportal.payments.schemas import PaymentListQuery
-from payportal.payments.state import SETTLED
 from payportal.portal.charts import BarPoint, bar_chart, proportion_bar
 from payportal.portal.resources import MerchantHome
+from payportal.portal.rollup import PeriodTotals, period_totals
 from payportal.portal.templating import BADGE_TONES
 from payportal.security import Permission
 
 RANGES = {"today": ("Today", 1), "7d": ("Last 7 days", 7), "30d": ("Last 30 days", 30)}
 DEFAULT_RANGE = "30d"
 LATEST = 8
-# a payment still on its way has no outcome yet: it counts neither for nor against the rate
-UNDECIDED = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
-SETTLED_VALUES = frozenset(s.value for s in SETTLED)
-
-
-@dataclass
-class CurrencyVolume:
-    currency: str
-    settled_amount: int = 0
-    settled_count: int = 0
-
-
-@dataclass
-class PeriodTotals:
-    """One period of one merchant, from the grouped rows."""
-
-    count: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
-    by_currency: dict[str, CurrencyVolume] = field(default_factory=dict)
-    # (bucket start, currency) -> settled amount
-    settled_by_bucket: dict[tuple[dt.datetime, str], int] = field(default_factory=dict)
-
-    @property
-    def settled(self) -> int:
-        return sum(v.settled_count for v in self.by_currency.values())
-
-    @property
-    def success_rate(self) -> float | None:
-        decided = sum(n for status, n in self.by_status.items() if status not in UNDECIDED)
-        return None if decided == 0 else self.settled / decided
-
-    def currencies(self) -> list[CurrencyVolume]:
-        """Largest settled volume first; a currency with only unsettled payments still shows."""
-        return sorted(self.by_currency.values(), key=lambda v: (-v.settled_amount, v.currency))
 
 
 def compact_money(minor: int, currency: str) -> str:
@@ -77,34 +42,6 @@ def period_start(now: dt.datetime, days: int) -> dt.datetime:
     """Midnight UTC `days - 1` days ago: 'today' starts at midnight, '7 days' six days before."""
     today = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
     return today - dt.timedelta(days=days - 1)
-
-
-def period_totals(session, merchant_id, start: dt.datetime, unit: str) -> PeriodTotals:
-    """The merchant's payments created since `start`, grouped by `unit` ('day' or 'hour')."""
-    bucket = sa.func.date_trunc(unit, sa.func.timezone("UTC", Payment.created_at)).label("bucket")
-    rows = session.execute(
-        sa.select(
-            bucket,
-            Payment.currency,
-            Payment.status,
-            sa.func.count().label("count"),
-            sa.func.sum(Payment.amount).label("amount"),
-        )
-        .where(Payment.merchant_id == merchant_id, Payment.created_at >= start)
-        .group_by(bucket, Payment.currency, Payment.status)
-    )
-    totals = PeriodTotals()
-    for row in rows:
-        status = str(row.status)
-        totals.count += row.count
-        totals.by_status[status] = totals.by_status.get(status, 0) + row.count
-        volume = totals.by_currency.setdefault(row.currency, CurrencyVolume(row.currency))
-        if status in SETTLED_VALUES:
-            volume.settled_amount += int(row.amount)
-            volume.settled_count += row.count
-            key = (row.bucket.replace(tzinfo=dt.UTC), row.currency)
-            totals.settled_by_bucket[key] = totals.settled_by_bucket.get(key, 0) + int(row.amount)
-    return totals
 
 
 def volume_points(totals: PeriodTotals, currency: str, start: dt.datetime, days: int) -> list:

@@ -1,0 +1,60 @@
+"""The dashboard's rollup of payments per merchant, hour, currency and status, kept exact in
+the same transaction as every payment change, so the overview reads a few hundred rows instead
+of every payment of a busy merchant.
+
+A row trigger on payments writes signed deltas (+1 and the amount for a new state, -1 for the
+state left) into payment_total_deltas; a deferred constraint trigger folds the transaction's
+deltas into payment_hourly_totals when it commits, in one INSERT ... ON CONFLICT sorted by key.
+Every transaction therefore locks rollup rows only at commit, briefly and in the same global
+order, so concurrent payments never deadlock on them. Until then a transaction's own deltas are
+visible to itself (and to no one else), which is why readers add them to the totals.
+The functions and triggers are created by the migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from payportal.db import Base, pg_enum
+from payportal.payments.models import PaymentStatus
+
+
+class PaymentHourlyTotal(Base):
+    """Payments created in one UTC hour, by currency and current status."""
+
+    __tablename__ = "payment_hourly_totals"
+
+    merchant_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
+    status: Mapped[PaymentStatus] = mapped_column(
+        pg_enum(PaymentStatus, "payment_status"), primary_key=True
+    )
+    payments: Mapped[int] = mapped_column(sa.BigInteger)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class PaymentTotalDelta(Base):
+    """One signed change of a transaction still in progress (folded in at its commit)."""
+
+    __tablename__ = "payment_total_deltas"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    txid: Mapped[int] = mapped_column(sa.BigInteger)
+    merchant_id: Mapped[uuid.UUID] = mapped_column()
+    hour: Mapped[dt.datetime] = mapped_column()
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[PaymentStatus] = mapped_column(pg_enum(PaymentStatus, "payment_status"))
+    payments: Mapped[int] = mapped_column(sa.BigInteger)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+
+    __table_args__ = (
+        sa.Index("ix_payment_total_deltas_txid", "txid"),
+        sa.Index("ix_payment_total_deltas_merchant_id_hour", "merchant_id", "hour"),
+    )
