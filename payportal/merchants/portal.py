@@ -1,4 +1,5 @@
-"""The dashboard's account pages: sign up, sign in, sign out, profile and password, API keys.
+"""The dashboard's account pages: sign up and in, a forgotten password, settings, API keys.
+
 Every change goes through the identity services the API uses (throttling included)."""
 
 from __future__ import annotations
@@ -9,16 +10,18 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config, view_defaults
 
 from payportal.errors import PayportalError, RateLimited
-from payportal.merchants import credentials, services
+from payportal.merchants import credentials, mail, services
 from payportal.merchants.credentials import RecordedFailure
 from payportal.merchants.models import Merchant, MerchantType
 from payportal.merchants.resources import ApiKeyCollection, ApiKeyResource
 from payportal.merchants.schemas import (
     ChangePassword,
     CreateApiKey,
+    ForgotPassword,
     Login,
     ProfileUpdate,
     RegisterMerchant,
+    ResetPassword,
 )
 from payportal.portal.forms import (
     GENERAL,
@@ -120,6 +123,46 @@ class SignInPages:
         response = HTTPSeeOther(location=url(self.request, "portal", "home", notice="signed_up"))
         sign_in(self.request, response, MERCHANT, merchant.id)
         return response
+
+    @view_config(name="forgot-password", request_method="GET", renderer="merchants/forgot.jinja2")
+    def forgot_form(self):
+        return {"values": {}, "errors": {}, "sent": False}
+
+    @view_config(name="forgot-password", request_method="POST", renderer="merchants/forgot.jinja2")
+    def forgot(self):
+        values = form_values(self.request, "email")
+        try:
+            body = validate(ForgotPassword, values)
+        except FormInvalid as exc:
+            self.request.response.status_int = 422
+            return {"values": values, "errors": exc.errors, "sent": False}
+        settings = self.request.app_settings
+        message = services.request_password_reset(self.request.dbsession, settings, body.email)
+        if message is not None:
+            mail.deliver_after_commit(self.request.tm.get(), settings, message)
+        # the same answer whether or not the address has an account
+        return {"values": values, "errors": {}, "sent": True}
+
+    @view_config(name="reset-password", request_method="GET", renderer="merchants/reset.jinja2")
+    def reset_form(self):
+        return {"token": self.request.GET.get("token", ""), "errors": {}}
+
+    @view_config(name="reset-password", request_method="POST", renderer="merchants/reset.jinja2")
+    def reset(self):
+        values = form_values(self.request, "token", "new_password")
+        try:
+            body = validate(ResetPassword, values)
+            merchant = services.reset_password(
+                self.request.dbsession, self.request.app_settings, body.token, body.new_password
+            )
+        except FormInvalid as exc:
+            self.request.response.status_int = 422
+            return {"token": values["token"], "errors": exc.errors}
+        except PayportalError as exc:
+            self.request.response.status_int = exc.status
+            return {"token": values["token"], "errors": errors_from_domain(exc)}
+        revoke_merchant_sessions(self.request.dbsession, merchant.id)
+        return HTTPSeeOther(location=url(self.request, "portal", "login", notice="password_reset"))
 
     @view_config(name="logout", request_method="POST")
     def logout(self):

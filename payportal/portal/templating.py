@@ -42,6 +42,7 @@ NOTICES = {
     "signed_up": "Welcome to payportal. Your account is ready.",
     "profile_saved": "Your profile is saved.",
     "password_changed": "Your password is changed. Other browsers were signed out.",
+    "password_reset": "Your password is changed. Sign in with the new one.",
     "key_revoked": "The API key is revoked. Requests using it now fail.",
     "payment_created": "The payment is created. Send the checkout link to your customer.",
     "refunded": "The refund is recorded.",

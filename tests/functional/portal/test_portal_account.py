@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 import webtest
 
@@ -11,8 +13,10 @@ from payportal.merchants.models import (
     DashboardSession,
     LoginFailure,
     Merchant,
+    PasswordResetToken,
     RefreshToken,
 )
+from payportal.merchants.services import request_password_reset
 from payportal.merchants.throttle import MAX_FAILURES
 from payportal.portal.sessions import MERCHANT, cookie_name
 from tests.factories import DEFAULT_PASSWORD, create_api_key, create_merchant
@@ -269,3 +273,43 @@ def test_another_merchants_api_key_cannot_be_revoked(browser, dbsession, setting
 
 def test_developers_leads_to_api_keys(browser):
     assert browser.get("/dashboard/developers", status=303).location.endswith("/dashboard/api-keys")
+
+
+def test_forgot_password_answers_the_same_for_any_address(testapp, dbsession, settings):
+    merchant = create_merchant(dbsession, settings)
+    answers = []
+    for email in (merchant.email, "nobody@example.com"):
+        page = testapp.get("/dashboard/forgot-password")
+        response = testapp.post(
+            "/dashboard/forgot-password", {"email": email, "csrf_token": csrf_of(page)}
+        )
+        answers.append(response.html.find(role="status").text.replace(email, "<email>"))
+    assert answers[0] == answers[1]
+    tokens = dbsession.execute(sa.select(sa.func.count()).select_from(PasswordResetToken))
+    assert tokens.scalar() == 1
+
+
+def test_reset_password_from_the_mailed_link(browser, testapp, dbsession, settings):
+    message = request_password_reset(dbsession, settings, browser.merchant.email)
+    link = re.search(r"(/dashboard/reset-password\?token=\S+)", message.get_content()).group(1)
+    assert message["To"] == browser.merchant.email
+    elsewhere = webtest.TestApp(testapp.app, extra_environ=testapp.extra_environ)
+    page = elsewhere.get(link)
+    token = page.html.find("input", attrs={"name": "token"})["value"]
+    response = elsewhere.post(
+        "/dashboard/reset-password",
+        {"token": token, "new_password": "a brand new password", "csrf_token": csrf_of(page)},
+        status=303,
+    )
+    assert "Sign in with the new one." in response.follow().text
+    browser.get("/dashboard/home", status=303)  # the signed-in browser is signed out
+    assert (
+        sign_in_by_form(elsewhere, browser.merchant.email, "a brand new password").status_int == 303
+    )
+    again = elsewhere.get(link)
+    reused = elsewhere.post(
+        "/dashboard/reset-password",
+        {"token": token, "new_password": "yet another password", "csrf_token": csrf_of(again)},
+        status=422,
+    )
+    assert "invalid, used or expired" in reused.text
