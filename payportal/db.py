@@ -99,11 +99,16 @@ def make_engine(
     max_overflow: int = 5,
     pool_timeout: int = 10,
     statement_timeout_ms: int = 0,
+    read_only: bool = False,
     **kwargs,
 ) -> sa.Engine:
-    connect_args = {}
+    options = []
     if statement_timeout_ms:
-        connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+        options.append(f"-c statement_timeout={statement_timeout_ms}")
+    if read_only:
+        # a replica session can never write, even by mistake
+        options.append("-c default_transaction_read_only=on")
+    connect_args = {"options": " ".join(options)} if options else {}
     return sa.create_engine(
         url,
         pool_size=pool_size,
@@ -145,9 +150,34 @@ def _request_dbsession(request) -> Session:
     return get_tm_session(factory, request.tm)
 
 
+def _request_read_dbsession(request) -> Session:
+    """For lists and reports: a session on the read replica when one is configured (it may lag
+    the primary by a moment), else the request's own session."""
+    factory = request.registry.replica_session_factory
+    if factory is None or TEST_CONNECTION_KEY in request.environ:
+        return request.dbsession
+    session = factory()
+    request.add_finished_callback(lambda _request: session.close())
+    return session
+
+
 def includeme(config):
     settings = config.registry.payportal_settings
     engine = engine_from_settings(settings)
     config.registry.dbengine = engine
     config.registry.dbsession_factory = sessionmaker(bind=engine, expire_on_commit=False)
     config.add_request_method(_request_dbsession, "dbsession", reify=True)
+    config.registry.replica_engine = None
+    config.registry.replica_session_factory = None
+    if settings.database_replica_url:
+        replica = make_engine(
+            settings.database_replica_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            read_only=True,
+        )
+        config.registry.replica_engine = replica
+        config.registry.replica_session_factory = sessionmaker(bind=replica)
+    config.add_request_method(_request_read_dbsession, "read_dbsession", reify=True)
