@@ -1,8 +1,8 @@
 """DATABASE_REPLICA_URL: lists and reports read from the replica, which can never write."""
 
 import pytest
-import transaction
 import sqlalchemy as sa
+import transaction
 from pyramid.request import Request, apply_request_extensions
 
 from payportal import main
