@@ -89,6 +89,15 @@ def database_url(postgres_server_url):
     admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def api_responses_conform():
+    """Every /api/v1 response a webtest client gets must be one the OpenAPI document promises."""
+    from tests.contract.conformance import checking_webtest_responses
+
+    with checking_webtest_responses():
+        yield
+
+
 @pytest.fixture(scope="session")
 def app_settings(database_url):
     return {**TEST_SETTINGS, "sqlalchemy.url": database_url}

@@ -74,6 +74,7 @@ def create_probe_charge(context, request, body: ProbeCharge):
     response=ProbeOperatorOut,
     status=201,
     auth=AUTH_NONE,
+    errors=(409,),
     tag="Probes",
     summary="Write a row, then commit, conflict or crash (test probe)",
 )
