@@ -2,7 +2,7 @@
 
     make bench                          every scenario, ~15 s of load each
     make bench SCENARIOS=1,3 QUICK=1    some scenarios, a few seconds each
-    make bench PROFILE=1                also py-spy profiles of scenarios 1, 3 and 5
+    make bench PROFILE=1                also py-spy profiles of scenarios 1, 3, 4, 5 and 7
 
 Environment: SCENARIOS (1-7), QUICK=1, DURATION (seconds per load), PROFILE=1, CONNECTIONS,
 QUIET_WAIT (seconds each load may wait for other processes to leave the cores idle),
@@ -64,9 +64,9 @@ class Bench:
     def wants(self, *scenario_ids: str) -> bool:
         return any(s in self.selected for s in scenario_ids)
 
-    def load(self, server, workload: Workload, seconds: float | None = None):
+    def load(self, server, workload: Workload, seconds: float | None = None, *, wait=True):
         """Load the server from another process; with the CPU it and PostgreSQL spent."""
-        if self.quiet_wait:
+        if self.quiet_wait and wait:
             wait_for_quiet(self.quiet_wait)
         meter = CpuMeter(server.pid, self.postmaster_pid)
         result = run_load(server.port, workload, seconds or self.seconds, self.tag)
@@ -77,6 +77,26 @@ class Bench:
 
     def say(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    def profile_pass(self, server, scenario_id: str, workload: Workload) -> None:
+        """Load again while py-spy samples the server (not in the table: sampling costs CPU)."""
+        output = RESULTS / f"{self.stamp}-profile-{scenario_id}.txt"
+        if self.quiet_wait:
+            wait_for_quiet(self.quiet_wait)
+        recorder = start_profile(server, self.seconds, output)
+        if recorder is None:
+            self.say("py-spy not installed (pip install py-spy): no profile")
+            return
+        time.sleep(0.5)
+        self.load(server, workload, wait=False)
+        _out, errors = recorder.communicate(timeout=self.seconds + 60)
+        if recorder.returncode != 0 or not output.exists():
+            self.say(f"py-spy failed: {errors.decode()[-300:]}")
+            return
+        summary = summarize(output, 25)
+        self.profiles[scenario_id] = summary
+        (output.with_suffix(".summary.txt")).write_text(summary + "\n")
+        print(summary, flush=True)
 
 
 def pgbench_phase(bench: Bench, url: str, tenant, event_data: str) -> dict[str, float]:
@@ -137,25 +157,6 @@ def floor_phase(bench: Bench, env: dict[str, str], url: str) -> dict[str, float]
     finally:
         server.stop()
     return rates
-
-
-def profile_pass(bench: Bench, server, scenario_id: str, workload: Workload) -> None:
-    """Load again while py-spy samples the server (not in the table: sampling costs CPU)."""
-    output = RESULTS / f"{bench.stamp}-profile-{scenario_id}.txt"
-    recorder = start_profile(server, bench.seconds, output)
-    if recorder is None:
-        bench.say("py-spy not installed (pip install py-spy): no profile")
-        return
-    time.sleep(0.5)
-    bench.load(server, workload)
-    _out, errors = recorder.communicate(timeout=bench.seconds + 60)
-    if recorder.returncode != 0 or not output.exists():
-        bench.say(f"py-spy failed: {errors.decode()[-300:]}")
-        return
-    summary = summarize(output, 25)
-    bench.profiles[scenario_id] = summary
-    (output.with_suffix(".summary.txt")).write_text(summary + "\n")
-    print(summary, flush=True)
 
 
 def count_created(url: str, merchant_id, since: dt.datetime) -> int:
@@ -278,7 +279,7 @@ def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
                     workload = webhook_workload()[1]
                 workload.connections = bench.connections
                 bench.say(f"profiling scenario {scenario_id} with py-spy")
-                profile_pass(bench, server, scenario_id, workload)
+                bench.profile_pass(server, scenario_id, workload)
     finally:
         engine.dispose()
         server.stop()

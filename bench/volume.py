@@ -92,6 +92,8 @@ def measure_page(bench, server, scenario_id, label, path, headers, target_ms) ->
         bench.say(
             f"{scenario_id} {label} c{connections}: {result.rps:,.0f}/s p99 {result.p99_ms:.1f} ms"
         )
+    if bench.profile:
+        bench.profile_pass(server, scenario_id, Workload([Request("GET", path)], headers, 4))
 
 
 def volume_phase(bench, server) -> None:
