@@ -125,3 +125,38 @@ def write_json(path: Path, meta: dict, rows: list[Row], extra: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {**meta, "machine": machine(), "rows": [r.as_dict() for r in rows], **extra}
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def markdown(document: dict) -> str:
+    """A results JSON as the markdown table docs/performance.md shows."""
+    lines = [
+        "| scenario | conn | per s | p50 ms | p99 ms | errors | RSS MiB | CPU ms/req app + db "
+        "| others | vs floor | vs pgbench | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in document["rows"]:
+        load = row["load"] or {}
+        cpu = "-"
+        if load.get("server_cpu_ms") is not None:
+            db = load.get("db_cpu_ms")
+            cpu = f"{load['server_cpu_ms']:.2f} + {'-' if db is None else f'{db:.2f}'}"
+        floor = f"{row['floor_ratio']:.0%} of {row['floor']['rps']:,.0f}" if row["floor"] else "-"
+        pg = "-"
+        if row["pgbench"]:
+            pg = f"{row['pgbench_ratio']:.1%} of {row['pgbench']['tps']:,.0f}"
+        others = f"{load['others_share']:.0%}" if load.get("others_share") is not None else "-"
+        mark = {True: " ✓", False: " ✗", None: ""}[row["met"]]
+        lines.append(
+            f"| {row['scenario']} {row['label']} | {row['connections']} "
+            f"| {row['per_second']:,.0f} | {_num(load.get('p50_ms'))} | {_num(load.get('p99_ms'))} "
+            f"| {load.get('errors', '-')} | {_num(row['rss_mib'], 0)} | {cpu} | {others} "
+            f"| {floor} | {pg} | {row['target']}{mark} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python bench/report.py bench/results/<run>.json: the run's table in markdown
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import database
@@ -285,6 +287,49 @@ def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
         server.stop()
 
 
+def api_phase(bench: Bench, server) -> None:
+    """Scenarios 1, 2, 3 and 5 with pgbench and the floor app, on a fresh database."""
+    url = database.recreate_database(server, RUN_DB)
+    env = scenarios.production_environ(url)
+    settings = scenarios.app_settings(env)
+    engine = sa.create_engine(url)
+    tenant = scenarios.create_tenant(engine, settings, "bench-api@example.com", with_key=True)
+    pg_tenant = scenarios.create_tenant(
+        engine, settings, "bench-pgbench@example.com", with_key=False
+    )
+    readable = scenarios.seed_pending(engine, tenant.merchant_id, "readable", 10_000)
+    scenarios.seed_pending(engine, pg_tenant.merchant_id, "pgread", 10_000)
+    engine.dispose()
+    event_data = scenarios.sample_event_data(readable[0])
+    pg = pgbench_phase(bench, url, pg_tenant, event_data)
+    floor = floor_phase(bench, env, url)
+    payportal_phase(bench, env, url, tenant, readable, floor, pg)
+
+
+def run_phase(bench: Bench, name: str, phase, server) -> None:
+    """A phase that fails becomes a failed row; the run goes on with the next one."""
+    try:
+        phase(bench, server)
+    except Exception as exc:
+        traceback.print_exc()
+        row = Row("!", f"{name} failed", 0, target="runs", met=False)
+        row.note = f"{type(exc).__name__}: {exc}"[:300]
+        bench.rows.append(row)
+        bench.say(f"{name} failed: {row.note}")
+
+
+def git_version() -> str:
+    """The commit measured, '-dirty' when the working tree differs from it."""
+    result = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=RESULTS.parent,
+    )
+    return result.stdout.strip() or "unknown"
+
+
 def main() -> int:
     bench = Bench()
     loader = "wrk" if wrk_available() else "python load generator (wrk not installed)"
@@ -292,29 +337,15 @@ def main() -> int:
     server = database.start_postgres()
     bench.say(f"database: {server.describe()}")
     bench.postmaster_pid = server.postmaster_pid
+    phases = (
+        (("1", "2", "3", "5"), "API writes and reads", api_phase),
+        (("4", "7"), "1,000,000 payments", volume.volume_phase),
+        (("6",), "SQS lag", sqs.sqs_phase),
+    )
     try:
-        if bench.wants("1", "2", "3", "5"):
-            url = database.recreate_database(server, RUN_DB)
-            env = scenarios.production_environ(url)
-            settings = scenarios.app_settings(env)
-            engine = sa.create_engine(url)
-            tenant = scenarios.create_tenant(
-                engine, settings, "bench-api@example.com", with_key=True
-            )
-            pg_tenant = scenarios.create_tenant(
-                engine, settings, "bench-pgbench@example.com", with_key=False
-            )
-            readable = scenarios.seed_pending(engine, tenant.merchant_id, "readable", 10_000)
-            scenarios.seed_pending(engine, pg_tenant.merchant_id, "pgread", 10_000)
-            engine.dispose()
-            event_data = scenarios.sample_event_data(readable[0])
-            pg = pgbench_phase(bench, url, pg_tenant, event_data)
-            floor = floor_phase(bench, env, url)
-            payportal_phase(bench, env, url, tenant, readable, floor, pg)
-        if bench.wants("4", "7"):
-            volume.volume_phase(bench, server)
-        if bench.wants("6"):
-            sqs.sqs_phase(bench, server)
+        for wanted, name, phase in phases:
+            if bench.wants(*wanted):
+                run_phase(bench, name, phase, server)
     finally:
         server.stop()
     print()
@@ -326,6 +357,7 @@ def main() -> int:
     path = RESULTS / f"{bench.stamp}.json"
     meta = {
         "started": bench.stamp,
+        "code": git_version(),
         "quick": bench.quick,
         "seconds_per_load": bench.seconds,
         "connections": bench.connections,
