@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from payportal.events.services import EVENT_TYPES, iso_utc
 from payportal.pagination import ListQuery, Page
+from payportal.payment_methods.cards import RefusesCardNumbers
 
 EventType = Literal[EVENT_TYPES]
 Subscription = Literal[(*EVENT_TYPES, "*")]
@@ -38,7 +39,7 @@ class EventOut(BaseModel):
         return _iso(value)
 
 
-class WebhookEndpointCreate(BaseModel):
+class WebhookEndpointCreate(RefusesCardNumbers):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str = Field(min_length=1, max_length=2000, description="http(s) URL receiving POSTs")
@@ -50,7 +51,7 @@ class WebhookEndpointCreate(BaseModel):
     description: str | None = Field(None, max_length=500)
 
 
-class WebhookEndpointUpdate(BaseModel):
+class WebhookEndpointUpdate(RefusesCardNumbers):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str | None = Field(None, min_length=1, max_length=2000)

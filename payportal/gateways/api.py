@@ -20,7 +20,7 @@ from payportal.gateways.paystack import PAYSTACK
 from payportal.gateways.resources import SimulationResource, WebhookCollection
 from payportal.gateways.schemas import SimulateGatewayOutcome, SimulationReceipt, WebhookReceipt
 from payportal.gateways.stripe import STRIPE
-from payportal.gateways.updates import GatewayScheme
+from payportal.gateways.updates import GatewayScheme, mask_card_numbers_in_json
 from payportal.metrics import GATEWAY_WEBHOOKS
 from payportal.payments.schemas import PaymentOut
 from payportal.security import Permission
@@ -43,6 +43,7 @@ def receive(request, scheme: GatewayScheme) -> WebhookReceipt:
             code="gateway_not_configured",
         )
     scheme.verify(secret, request.headers, raw)
+    raw = mask_card_numbers_in_json(raw)
     update = scheme.parse(raw)
     outcome = services.receive_gateway_webhook(
         request.dbsession,

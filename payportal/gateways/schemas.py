@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from payportal.payment_methods.cards import RefusesCardNumbers
 from payportal.payments.schemas import PaymentOut
 
 # what a gateway is told; a mismatch is recorded as such but answered "ignored"
@@ -27,7 +28,7 @@ class WebhookReceipt(BaseModel):
     )
 
 
-class SimulateGatewayOutcome(BaseModel):
+class SimulateGatewayOutcome(RefusesCardNumbers):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     reference: str = Field(min_length=1, max_length=40, description="One of your payments")

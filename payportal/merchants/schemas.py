@@ -19,6 +19,7 @@ from pydantic import (
 
 from payportal.merchants.models import MerchantStatus, MerchantType
 from payportal.merchants.passwords import MAX_LENGTH, MIN_LENGTH
+from payportal.payment_methods.cards import RefusesCardNumbers
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 # a password being checked, not set: any length the hash accepts, so old ones still verify
@@ -59,8 +60,13 @@ def iso_z(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-class StrictRequest(BaseModel):
+class StrictRequest(RefusesCardNumbers):
     model_config = ConfigDict(extra="forbid")
+    # hashed or checked, never stored: a password may be any string
+    unguarded_fields = frozenset(
+        {"password", "current_password", "new_password", "refresh_token", "token"}
+    )
+    phone_fields = frozenset({"phone"})
 
 
 class RegisterMerchant(StrictRequest):

@@ -18,7 +18,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from payportal.pagination import ListQuery, Page
-from payportal.payment_methods.cards import CardNumberError, validate_card_number
+from payportal.payment_methods.cards import (
+    CardNumberError,
+    RefusesCardNumbers,
+    validate_card_number,
+)
 from payportal.payment_methods.models import (
     PaymentMethod,
     PaymentMethodStatus,
@@ -44,8 +48,9 @@ SettableStatus = Literal["active", "inactive", "blocked"]
 STRICT_INPUT = ConfigDict(extra="forbid", strict=True)
 
 
-class CardIn(BaseModel):
+class CardIn(RefusesCardNumbers):
     model_config = STRICT_INPUT
+    unguarded_fields = frozenset({"number"})
 
     number: Annotated[str, StringConstraints(min_length=12, max_length=23)] = Field(
         description="12-19 digits (spaces and hyphens ignored); must pass Luhn. Never returned."
@@ -64,8 +69,9 @@ class CardIn(BaseModel):
         return digits
 
 
-class BankAccountIn(BaseModel):
+class BankAccountIn(RefusesCardNumbers):
     model_config = STRICT_INPUT
+    unguarded_fields = frozenset({"account_number"})  # sealed at rest
 
     bank_name: HolderName
     account_number: Annotated[
@@ -85,8 +91,9 @@ class BankAccountIn(BaseModel):
         return compact
 
 
-class MobileMoneyIn(BaseModel):
+class MobileMoneyIn(RefusesCardNumbers):
     model_config = STRICT_INPUT
+    unguarded_fields = frozenset({"phone_number"})  # sealed at rest
 
     provider: Annotated[
         str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{1,49}$")
@@ -105,7 +112,7 @@ def _for_type(message: str, method_type: PaymentMethodType) -> PydanticCustomErr
     return PydanticCustomError("field_for_type", message, {"type": str(method_type)})
 
 
-class CreatePaymentMethod(BaseModel):
+class CreatePaymentMethod(RefusesCardNumbers):
     model_config = STRICT_INPUT
 
     name: Name
@@ -148,7 +155,7 @@ class CreatePaymentMethod(BaseModel):
         return value
 
 
-class UpdatePaymentMethod(BaseModel):
+class UpdatePaymentMethod(RefusesCardNumbers):
     model_config = STRICT_INPUT
 
     name: Name | None = None

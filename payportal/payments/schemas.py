@@ -22,6 +22,7 @@ from pydantic import (
 
 from payportal.money import SUPPORTED_CURRENCIES
 from payportal.pagination import ListQuery, Page
+from payportal.payment_methods.cards import RefusesCardNumbers
 from payportal.payments.models import Gateway, Payment, PaymentStatus, Refund
 
 Currency = Literal[SUPPORTED_CURRENCIES]
@@ -104,8 +105,9 @@ def payment_event_data(payment: Payment, public_url: str) -> dict[str, Any]:
     return PaymentOut.from_payment(payment, public_url).model_dump(mode="json")
 
 
-class InitializePayment(BaseModel):
+class InitializePayment(RefusesCardNumbers):
     model_config = ConfigDict(extra="forbid")
+    phone_fields = frozenset({"customer_phone"})
 
     amount: MinorUnits
     currency: Currency
@@ -148,7 +150,7 @@ class PaymentListQuery(ListQuery):
     )
 
 
-class ChangeStatus(BaseModel):
+class ChangeStatus(RefusesCardNumbers):
     model_config = ConfigDict(extra="forbid")
 
     status: PaymentStatus
@@ -165,7 +167,7 @@ class ChangeStatus(BaseModel):
         return self
 
 
-class CreateRefund(BaseModel):
+class CreateRefund(RefusesCardNumbers):
     model_config = ConfigDict(extra="forbid")
 
     amount: MinorUnits | None = Field(None, description="default: everything not yet refunded")
