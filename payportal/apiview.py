@@ -113,11 +113,39 @@ def read_json_body(request, max_bytes: int) -> bytes:
     return raw
 
 
+def _nul_field(value: Any, path: str) -> str | None:
+    """Where the first NUL character sits in parsed input (None: nowhere)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return where
+        found = _nul_field(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_nul(field: str) -> None:
+    # PostgreSQL text cannot hold NUL: refused here as bad input, never a 500 from the INSERT
+    raise ValidationFailed(
+        f"{field}: must not contain NUL characters",
+        details=[{"field": field, "message": "must not contain NUL characters"}],
+    )
+
+
 def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
     if not raw.strip():
         raise InvalidRequest("request body must be a JSON object")
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if errors and errors[0]["type"] == "json_invalid":
@@ -130,6 +158,11 @@ def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
             raise InvalidRequest("request body must be a JSON object") from None
         raise_validation(exc)
         raise  # unreachable: raise_validation always raises
+    if b"\\u0000" in raw:  # JSON can only carry NUL escaped
+        field = _nul_field(parsed.model_dump(by_alias=True), "")
+        if field is not None:
+            refuse_nul(field)
+    return parsed
 
 
 def parse_query(model: type[BaseModel], request) -> BaseModel:
@@ -137,6 +170,8 @@ def parse_query(model: type[BaseModel], request) -> BaseModel:
     for key in request.GET:
         values = request.GET.getall(key)
         params[key] = values if len(values) > 1 else values[0]
+        if _nul_field(values, "") is not None or "\x00" in key:
+            refuse_nul(key)
     try:
         return model.model_validate(params)
     except ValidationError as exc:

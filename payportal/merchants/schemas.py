@@ -123,7 +123,8 @@ class ResetPassword(StrictRequest):
 
 
 class CreateApiKey(StrictRequest):
-    name: Name
+    # api_keys.name is varchar(100)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class MerchantOut(BaseModel):
