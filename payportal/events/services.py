@@ -57,11 +57,11 @@ def append_event(
         created_at=utcnow(),
     )
     session.add(event)
-    _publish_after_commit(session, event.id)
+    _publish_after_commit(session, merchant_id, event.id)
     return event
 
 
-def _publish_after_commit(session, event_id: uuid.UUID) -> None:
+def _publish_after_commit(session, merchant_id: uuid.UUID, event_id: uuid.UUID) -> None:
     """Queue the id for the in-process publisher, to be handed over only if the commit succeeds.
 
     The ids live on the transaction itself, so an aborted attempt (a pyramid_retry retry, a
@@ -74,12 +74,13 @@ def _publish_after_commit(session, event_id: uuid.UUID) -> None:
         return
     transaction = manager.get()
     try:
-        committed_ids = transaction.data(publisher)
+        appended = transaction.data(publisher)
     except KeyError:
-        committed_ids = []
-        transaction.set_data(publisher, committed_ids)
-        transaction.addAfterCommitHook(publisher.after_commit, args=(committed_ids,))
-    committed_ids.append(event_id)
+        appended = []
+        transaction.set_data(publisher, appended)
+        transaction.addAfterCommitHook(publisher.after_commit, args=(appended,))
+    # callers may hand the merchant id as text; the publisher routes by its UUID
+    appended.append((uuid.UUID(str(merchant_id)), event_id))
 
 
 def iso_utc(value: dt.datetime) -> str:

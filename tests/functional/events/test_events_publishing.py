@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from payportal.events.models import OutboxEvent
 from payportal.events.relay import Relay
-from tests.factories import access_token, bearer
+from tests.factories import access_token, bearer, create_merchant
 
 
 def _attributes(message) -> dict[str, str]:
@@ -71,12 +71,12 @@ def test_a_pyramid_retry_publishes_the_final_attempt_once(
     publishing_app, committed_merchant, receive_all, session_factory, monkeypatch
 ):
     publisher = publishing_app.publisher
-    handed_over: list[list[uuid.UUID]] = []
+    handed_over: list[list[tuple[uuid.UUID, uuid.UUID]]] = []
     submit = publisher.submit
 
-    def recording_submit(event_ids):
-        handed_over.append(list(event_ids))
-        submit(event_ids)
+    def recording_submit(events):
+        handed_over.append(list(events))
+        submit(events)
 
     monkeypatch.setattr(publisher, "submit", recording_submit)
 
@@ -85,7 +85,7 @@ def test_a_pyramid_retry_publishes_the_final_attempt_once(
     [event_id] = response.json["event_ids"]
     assert publisher.wait_idle(10)
 
-    assert handed_over == [[uuid.UUID(event_id)]]
+    assert handed_over == [[(committed_merchant.id, uuid.UUID(event_id))]]
     messages = receive_all(publishing_app.queue_url, expect=1)
     assert [m["Attributes"]["MessageDeduplicationId"] for m in messages] == [event_id]
     assert [str(e.id) for e in _events_of(session_factory, committed_merchant.id)] == [event_id]
@@ -195,3 +195,22 @@ def test_without_a_queue_events_are_recorded_and_nothing_is_published(testapp, w
     assert wsgi_app.registry.payportal_settings.sqs_queue_url is None
     assert not hasattr(wsgi_app.registry, "event_publisher")
     assert "sqs" not in testapp.get("/readyz").json["checks"]
+
+
+def test_each_merchants_events_keep_their_commit_order_across_sender_lanes(
+    publishing_app, session_factory, settings, receive_all
+):
+    with session_factory() as session, session.begin():
+        merchants = [create_merchant(session, settings).id for _ in range(6)]
+    appended: dict[str, list[str]] = {f"merchant-{m}": [] for m in merchants}
+    for _round in range(4):
+        for merchant_id in merchants:
+            ids = publishing_app.append(merchant_id, count=3).json["event_ids"]
+            appended[f"merchant-{merchant_id}"].extend(ids)
+    assert publishing_app.publisher.wait_idle(30)
+
+    received: dict[str, list[str]] = {group: [] for group in appended}
+    for message in receive_all(publishing_app.queue_url, expect=72, timeout=30):
+        attributes = message["Attributes"]
+        received[attributes["MessageGroupId"]].append(attributes["MessageDeduplicationId"])
+    assert received == appended
