@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -355,7 +356,8 @@ def retry_delivery(session, keyring, settings, delivery: WebhookDelivery, policy
 
 
 class WebhookWorker:
-    """One loop step: fan out new events, then POST the deliveries that are due."""
+    """One loop step: fan out new events, then POST the deliveries that are due, side by side
+    (one slow merchant server does not hold up the others)."""
 
     def __init__(
         self,
@@ -373,7 +375,8 @@ class WebhookWorker:
         self.policy = policy or RetryPolicy()
         self.fan_out_batch = fan_out_batch
         self.delivery_batch = delivery_batch
-        self.lease_seconds = TIMEOUT_SECONDS * delivery_batch + 30
+        # long enough for name resolution plus a POST that uses its whole timeout
+        self.lease_seconds = 3 * TIMEOUT_SECONDS + 30
 
     def step(self) -> bool:
         with self.session_factory() as session, session.begin():
@@ -382,8 +385,12 @@ class WebhookWorker:
             jobs = claim_due_deliveries(
                 session, self.keyring, self.delivery_batch, self.lease_seconds
             )
-        for job in jobs:
-            with self.session_factory() as session, session.begin():
-                status = attempt_delivery(session, job, self.settings, self.policy)
-            log.info("webhook delivery %s: %s", job.delivery_id, status)
+        if jobs:
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                list(pool.map(self._deliver, jobs))
         return fanned == self.fan_out_batch or len(jobs) == self.delivery_batch
+
+    def _deliver(self, job: DeliveryJob) -> None:
+        with self.session_factory() as session, session.begin():
+            status = attempt_delivery(session, job, self.settings, self.policy)
+        log.info("webhook delivery %s: %s", job.delivery_id, status)

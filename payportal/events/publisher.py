@@ -94,10 +94,13 @@ def backoff_seconds(attempts: int) -> float:
 class PublishOutcome:
     sent: list[uuid.UUID] = field(default_factory=list)
     failed: dict[uuid.UUID, str] = field(default_factory=dict)
+    # SQS did not answer at all (as opposed to refusing some messages)
+    unreachable: bool = False
 
     def add(self, other: PublishOutcome) -> None:
         self.sent.extend(other.sent)
         self.failed.update(other.failed)
+        self.unreachable = self.unreachable or other.unreachable
 
 
 def send_batch(client, queue_url: str, events: Sequence[OutboxEvent]) -> PublishOutcome:
@@ -108,7 +111,7 @@ def send_batch(client, queue_url: str, events: Sequence[OutboxEvent]) -> Publish
         response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:LAST_ERROR_CHARS]
-        return PublishOutcome(failed={event.id: error for event in events})
+        return PublishOutcome(failed={event.id: error for event in events}, unreachable=True)
     outcome = PublishOutcome(sent=[by_entry[item["Id"]] for item in response.get("Successful", [])])
     for item in response.get("Failed", []):
         error = f"{item.get('Code')}: {item.get('Message', '')}"[:LAST_ERROR_CHARS]
@@ -145,13 +148,23 @@ def record_outcome(session, outcome: PublishOutcome, attempts: dict[uuid.UUID, i
 def publish_claimed(
     session, client, queue_url: str, events: Sequence[OutboxEvent]
 ) -> PublishOutcome:
-    """Send events already locked by the caller, ten at a time, recording each batch's result."""
+    """Send events already locked by the caller, ten at a time, recording each batch's result.
+
+    Once SQS does not answer, the events not tried yet back off with the same error rather
+    than each batch waiting out its own timeouts and retries.
+    """
     total = PublishOutcome()
     for start in range(0, len(events), SEND_BATCH_LIMIT):
         batch = events[start : start + SEND_BATCH_LIMIT]
         outcome = send_batch(client, queue_url, batch)
+        if outcome.unreachable:
+            batch = events[start:]
+            error = next(iter(outcome.failed.values()))
+            outcome.failed.update({event.id: error for event in batch})
         record_outcome(session, outcome, {event.id: event.attempts for event in batch})
         total.add(outcome)
+        if outcome.unreachable:
+            break
     return total
 
 
@@ -276,7 +289,7 @@ class Publisher:
                 events = claim_events(session, event_ids[start : start + SEND_BATCH_LIMIT])
                 batch = publish_claimed(session, client, self.queue_url, events)
             outcome.add(batch)
-            if batch.failed and not batch.sent:
+            if batch.unreachable:
                 # SQS is down: leave the rest to the relay instead of waiting on each batch
                 break
         if outcome.failed:

@@ -97,8 +97,8 @@ class Relay:
                 claimed,
                 next(iter(outcome.failed.values())),
             )
-        # a batch that failed entirely means SQS is down: wait before the next one
-        return claimed == self.batch_size and bool(outcome.sent)
+        # SQS down: wait before the next batch
+        return claimed == self.batch_size and not outcome.unreachable
 
     def _sweep_if_due(self) -> None:
         if self.sweep is None or self._clock() < self._next_sweep:

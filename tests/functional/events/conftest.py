@@ -356,7 +356,8 @@ class ReceivedRequest:
 
 @dataclass
 class WebhookReceiver:
-    """A local HTTP server answering with the next scripted status (then 200)."""
+    """A local HTTP server answering with the next scripted status (then 200); paths under
+    /slow answer after a second."""
 
     url: str
     requests: list[ReceivedRequest] = field(default_factory=list)
@@ -375,6 +376,8 @@ def receiver():
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path.startswith("/slow"):
+                time.sleep(1.0)
             with state.lock:
                 state.requests.append(
                     ReceivedRequest(self.path, dict(self.headers), body, time.time())

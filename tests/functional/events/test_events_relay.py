@@ -135,21 +135,30 @@ def test_a_relay_dying_between_send_and_mark_resends_with_the_same_dedup_id(
 def test_failures_back_off_per_event_and_record_the_error(
     relay_settings, session_factory, committed_merchant, append_committed, sqs_server
 ):
-    [event_id] = append_committed([committed_merchant.id], 1)
-    relay = Relay(session_factory, relay_settings)
+    event_ids = append_committed([committed_merchant.id], 35)
+    tried: list[str] = []
+    relay = Relay(session_factory, relay_settings, client=recording_client(relay_settings, tried))
     sqs_server.stop()
     try:
         started = time.time()
         relay.step()
-        relay.step()  # not due again yet: the backoff holds it
+        relay.step()  # nothing due again yet: the backoff holds every event
+        elapsed = time.time() - started
     finally:
         sqs_server.start()
     with session_factory() as session:
-        event = session.get(OutboxEvent, event_id)
-    assert event.published_at is None
-    assert event.attempts == 1
-    assert "EndpointConnectionError" in event.last_error
-    assert 0.8 <= event.next_attempt_at.timestamp() - started <= 1.2 + (time.time() - started)
+        events = session.scalars(sa.select(OutboxEvent).where(OutboxEvent.id.in_(event_ids)))
+        events = list(events)
+    assert len(events) == 35
+    for event in events:
+        assert event.published_at is None
+        assert event.attempts == 1
+        assert "EndpointConnectionError" in event.last_error
+        assert 0.8 <= event.next_attempt_at.timestamp() - started <= 1.2 + elapsed
+    # one unanswered batch was enough to put all 35 back: SQS was not asked four times
+    assert len(tried) == 10
+    assert relay.failed == 35
+    assert relay.sent == 0
 
 
 def test_the_relay_runs_the_expiry_sweep_and_publishes_its_events(

@@ -349,3 +349,33 @@ def test_the_worker_process_delivers_once_and_exits(
     )
     assert result.returncode == 0, result.stderr
     assert [r.headers["Payportal-Event-Id"] for r in receiver.requests] == [str(event_id)]
+
+
+def test_a_slow_receiver_does_not_hold_up_the_other_deliveries(
+    receiver, add_endpoint, append, worker
+):
+    for n in range(5):
+        add_endpoint(f"{receiver.url}/slow/{n}")
+    append()
+
+    started = time.monotonic()
+    worker.step()
+    elapsed = time.monotonic() - started
+
+    assert len(receiver.requests) == 5
+    assert elapsed < 3, f"five one-second receivers took {elapsed:.1f} s"
+
+
+def test_https_endpoints_are_reached_over_tls(
+    receiver, add_endpoint, append, worker, live_testapp, owner_headers
+):
+    # the receiver speaks plain HTTP: the TLS handshake must fail, so nothing is sent in clear
+    endpoint = add_endpoint(receiver.url.replace("http://", "https://"))
+    append()
+
+    worker.step()
+
+    assert receiver.requests == []
+    [delivery] = deliveries(live_testapp, owner_headers, endpoint["id"])
+    assert delivery["status"] == "pending"
+    assert "SSL" in delivery["attempts"][0]["error"]
