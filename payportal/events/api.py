@@ -101,6 +101,8 @@ def get_event_view(context, request):
     response=WebhookEndpointCreated,
     status=201,
     permission=Permission.WEBHOOKS_MANAGE,
+    # a stored response would keep the signing secret in clear for a day: a retry makes a new one
+    idempotent=False,
     tag="Webhook endpoints",
     summary="Add a webhook endpoint",
     request_example={"url": "https://example.com/payportal/webhooks", "events": ["*"]},

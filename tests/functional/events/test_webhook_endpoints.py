@@ -186,3 +186,16 @@ def test_endpoints_need_credentials_and_an_api_key_may_manage_them(testapp, dbse
     testapp.post_json(API, {"url": HOOK, "events": ["*"]}, status=401)
     listed = testapp.get(API, headers={"Authorization": f"Bearer {key}"}).json
     assert [e["id"] for e in listed["data"]] == [endpoint_id]
+
+
+def test_the_secret_is_not_kept_for_idempotent_replay(testapp, dbsession, merchant):
+    owner, headers = merchant
+    headers = {**headers, "Idempotency-Key": "create-endpoint-1"}
+    first = _create(testapp, headers).json
+    second = _create(testapp, headers).json
+
+    assert second["id"] != first["id"]
+    stored = dbsession.execute(
+        sa.text("SELECT count(*) FROM idempotency_keys WHERE merchant_id = :m"), {"m": owner.id}
+    ).scalar()
+    assert stored == 0
