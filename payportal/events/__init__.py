@@ -20,3 +20,8 @@ def includeme(config):
         publisher = Publisher(registry.dbsession_factory, settings)
         registry.event_publisher = publisher
         registry.dbsession_factory.configure(info={PUBLISHER_KEY: publisher})
+        # a graceful stop (payportal.server) sends what is queued before the process exits
+        hooks = getattr(registry, "shutdown_hooks", None)
+        if hooks is None:
+            hooks = registry.shutdown_hooks = []
+        hooks.append(publisher.shutdown)

@@ -34,6 +34,8 @@ MAX_PENDING_SUBMISSIONS = 10_000
 DRAIN_LIMIT = 100
 # sender threads; a merchant's events always take the same one
 LANES = 4
+# how long a stopping server waits for queued events to go out
+SHUTDOWN_SECONDS = 5.0
 
 
 def sqs_client(settings, *, max_attempts: int = 3):
@@ -225,6 +227,11 @@ class Publisher:
         """True once everything submitted so far has been sent or given back to the relay."""
         with self._idle:
             return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
+
+    def shutdown(self, timeout: float = SHUTDOWN_SECONDS) -> None:
+        """Send what is queued (for at most `timeout`), then stop; the relay has the rest."""
+        self.wait_idle(timeout)
+        self.close()
 
     def close(self, timeout: float = 10.0) -> None:
         with self._lock:

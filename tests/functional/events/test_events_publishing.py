@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from payportal.events.models import OutboxEvent
 from payportal.events.relay import Relay
+from payportal.server import run_shutdown_hooks
 from tests.factories import access_token, bearer, create_merchant
 
 
@@ -214,3 +215,15 @@ def test_each_merchants_events_keep_their_commit_order_across_sender_lanes(
         attributes = message["Attributes"]
         received[attributes["MessageGroupId"]].append(attributes["MessageDeduplicationId"])
     assert received == appended
+
+
+def test_a_graceful_stop_sends_what_is_queued_first(
+    publishing_app, committed_merchant, receive_all, unsent_count
+):
+    event_ids = publishing_app.append(committed_merchant.id, count=30).json["event_ids"]
+
+    run_shutdown_hooks(publishing_app.app)
+
+    assert unsent_count() == 0
+    messages = receive_all(publishing_app.queue_url, expect=30)
+    assert [m["Attributes"]["MessageDeduplicationId"] for m in messages] == event_ids
