@@ -71,7 +71,7 @@ def volume_points(totals: PeriodTotals, currency: str, start: dt.datetime, days:
     renderer="portal/overview.jinja2",
 )
 def overview(context, request):
-    session = request.dbsession
+    session = request.read_dbsession  # a report: the replica serves it when configured
     merchant_id = context.merchant_id
     range_key = request.GET.get("range", DEFAULT_RANGE)
     if range_key not in RANGES:

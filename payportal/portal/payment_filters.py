@@ -58,7 +58,7 @@ def payments_table(request, merchant_id, base: str) -> dict:
     query, values, errors = list_query(request)
     payments, has_more, next_cursor = [], False, None
     if not errors:
-        payments, has_more, next_cursor = list_payments(request.dbsession, merchant_id, query)
+        payments, has_more, next_cursor = list_payments(request.read_dbsession, merchant_id, query)
     filters = {k: v for k, v in values.items() if v}
     query_string = urlencode(filters)
     return {
