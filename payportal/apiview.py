@@ -7,6 +7,9 @@ document built from the very same registrations, so the reference cannot drift f
               summary="Initialize a payment")
     def initialize_payment_view(context, request, body): ...
 
+`request_example` and `response_example` show in the document; without them an example is
+derived from the schemas (payportal/openapi_examples.py).
+
 The view returns a response-model instance (or anything `response.model_validate` accepts with
 from_attributes), a `(status, model)` tuple to vary the status, or None for 204.
 """
@@ -67,6 +70,7 @@ class ApiOperation:
     request_example: dict | None = None
     signature_header: str | None = None
     raw_body: bool = False
+    response_example: dict | None = None
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:
@@ -257,6 +261,7 @@ def api_view(
     request_example: dict | None = None,
     signature_header: str | None = None,
     raw_body: bool = False,
+    response_example: dict | None = None,
 ):
     """Register a JSON API view and its place in the OpenAPI document (see module docstring)."""
     method = method.upper()
@@ -285,6 +290,7 @@ def api_view(
             request_example=request_example,
             signature_header=signature_header,
             raw_body=raw_body,
+            response_example=response_example,
         )
 
         def callback(scanner, _name, _ob):

@@ -12,10 +12,27 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import view_config
 
 from payportal.apiview import ApiOperation, path_parameters
+from payportal.idempotency import HEADER as IDEMPOTENCY_HEADER
+from payportal.idempotency import REPLAY_HEADER
+from payportal.logging import CORRELATION_HEADER
+from payportal.openapi_examples import ERROR_EXAMPLES, example_for, request_example_for
 from payportal.resources import ApiRoot
 
 API_VERSION = "1.0.0"
 SERVER_PREFIX = "/api/v1"
+CORRELATION_EXAMPLE = "1b4e28ba2fa1461d9c3f5e7a9b0c2d4e"
+API_DESCRIPTION = """Multi-tenant payments over JSON.
+
+* **Authentication**: `Authorization: Bearer <access token>` (from auth/login, auth/register or
+  auth/refresh; 1 h) or `Authorization: Bearer sk_...` (an API key; it may not manage keys, the
+  profile or the password). Gateway webhooks authenticate by their signature instead.
+* **Money**: amounts are integers in the currency's minor unit (`1050` USD is $10.50, `500` JPY
+  is ¥500).
+* **Errors**: one envelope, `{"error": {type, code, message, details, correlation_id}}`.
+* **Idempotency**: every POST takes an `Idempotency-Key`; a retry replays the first response.
+* **Lists**: newest first, `{data, has_more, next_cursor}`; pass `cursor=next_cursor`.
+* **Tenancy**: another merchant's object is a 404, never a 403.
+"""
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -67,6 +84,34 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests; see Retry-After",
     500: "Internal error; the correlation_id finds it in the logs",
     503: "A dependency is not configured or not reachable",
+}
+
+CORRELATION_ID_HEADER = {
+    "description": "Echoes the request's X-Correlation-ID, or a new one: quote it to support",
+    "required": True,
+    "schema": {"type": "string"},
+}
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+REPLAYED_HEADER = {
+    "description": "`true` when this is the stored response of an earlier request with the "
+    "same Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+# how each gateway signs its webhooks (the header named by its GatewayScheme)
+SIGNATURE_DESCRIPTIONS = {
+    "X-Signature": '`sha256=<hex HMAC-SHA256(WEBHOOK_SECRET, "<X-Timestamp>.<raw body>")>`; '
+    "the X-Timestamp header (unix seconds) must be within 300 s of the server's clock",
+    "Stripe-Signature": '`t=<unix>,v1=<hex HMAC-SHA256(STRIPE_WEBHOOK_SECRET, "<t>.<raw '
+    'body>")>`, as Stripe signs; any v1 may match; 300 s tolerance',
+    "x-paystack-signature": "hex HMAC-SHA512 of the raw body with PAYSTACK_SECRET_KEY",
+    "verif-hash": "equal to FLUTTERWAVE_SECRET_HASH (v3); or send `flutterwave-signature`: "
+    "base64 HMAC-SHA256 of the raw body with it",
 }
 
 SECURITY_SCHEMES = {
@@ -144,6 +189,104 @@ def _query_parameters(model: type[BaseModel], schema_defs: dict) -> list[dict]:
     return params
 
 
+def _error_response(status: int) -> dict:
+    type_, code, message, details = ERROR_EXAMPLES.get(status, ERROR_EXAMPLES[400])
+    headers = {CORRELATION_HEADER: CORRELATION_ID_HEADER}
+    if status == 429:
+        headers["Retry-After"] = RETRY_AFTER_HEADER
+    example = {
+        "error": {
+            "type": type_,
+            "code": code,
+            "message": message,
+            "details": details,
+            "correlation_id": CORRELATION_EXAMPLE,
+        }
+    }
+    return {
+        "description": ERROR_DESCRIPTIONS.get(status, "Error"),
+        "headers": headers,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"},
+                "example": example,
+            }
+        },
+    }
+
+
+def _path_parameter(name: str) -> dict:
+    if name == "reference":
+        return {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": "The payment's reference (pay_...)",
+            "schema": {"type": "string"},
+            "example": "pay_3kTq9v0bWw2mXy7LrN1aZpQe",
+        }
+    # ids are UUIDs: anything else is simply not found (404)
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": "Object id (UUID)",
+        "schema": {"type": "string", "format": "uuid"},
+    }
+
+
+def _idempotency_parameter(op: ApiOperation) -> dict:
+    if op.idempotent:
+        description = (
+            "Retry-safe key (1-255 printable ASCII), kept 24 h per merchant: a retry with the "
+            "same key and body replays the first response (Idempotent-Replayed: true) and does "
+            "nothing else; another body answers 422 idempotency_key_reused; the same key while "
+            "the first request runs answers 409 idempotency_key_in_use."
+        )
+    elif op.auth:
+        description = (
+            "Accepted, never stored for this operation: its response holds a secret, so a "
+            "retry does the work again."
+        )
+    else:
+        description = (
+            "Accepted and ignored: keys are scoped per merchant and this request has no "
+            "credentials; it is safe to retry as it is."
+        )
+    return {
+        "name": IDEMPOTENCY_HEADER,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+        "example": "order-1234-attempt-1",
+    }
+
+
+def _security(op: ApiOperation, security_schemes: dict) -> list[dict]:
+    if op.auth:
+        return [{scheme: []} for scheme in op.auth]
+    if op.signature_header:
+        scheme = "sig_" + op.signature_header.lower().replace("-", "_")
+        security_schemes[scheme] = {
+            "type": "apiKey",
+            "in": "header",
+            "name": op.signature_header,
+            "description": SIGNATURE_DESCRIPTIONS.get(
+                op.signature_header, "Gateway signature of the raw body"
+            ),
+        }
+        return [{scheme: []}]
+    return []
+
+
+def _operation_id(op: ApiOperation) -> str:
+    raw = f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}"
+    for char in "{}":
+        raw = raw.replace(char, "")
+    return raw.replace("-", "_").replace(".", "_")
+
+
 def build_document(operations: list[ApiOperation], server_url: str = SERVER_PREFIX) -> dict:
     ops = sorted(operations, key=lambda o: (o.path, o.method))
     refs, schemas = _collect_models(ops)
@@ -151,73 +294,47 @@ def build_document(operations: list[ApiOperation], server_url: str = SERVER_PREF
     security_schemes = dict(SECURITY_SCHEMES)
     paths: dict[str, dict] = {}
     for op in ops:
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in path_parameters(op.path)
-        ]
+        parameters = [_path_parameter(name) for name in path_parameters(op.path)]
         if op.query is not None:
             parameters += _query_parameters(op.query, schemas)
-        if op.idempotent:
+        if op.method == "POST" and not op.signature_header:
+            parameters.append(_idempotency_parameter(op))
+        if op.signature_header == "X-Signature":
             parameters.append(
                 {
-                    "name": "Idempotency-Key",
+                    "name": "X-Timestamp",
                     "in": "header",
-                    "required": False,
-                    "description": "Retry-safe key (1-255 printable ASCII), kept 24 h per merchant",
-                    "schema": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 255,
-                        "pattern": "^[\\x20-\\x7e]+$",
-                    },
+                    "required": True,
+                    "description": "Unix seconds the signature was made at (300 s tolerance)",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
                 }
             )
-        if op.auth:
-            security = [{scheme: []} for scheme in op.auth]
-        elif op.signature_header:
-            scheme = "sig_" + op.signature_header.lower().replace("-", "_")
-            security_schemes[scheme] = {
-                "type": "apiKey",
-                "in": "header",
-                "name": op.signature_header,
-                "description": "Gateway signature of the raw body",
-            }
-            security = [{scheme: []}]
-        else:
-            security = []
+        headers = {CORRELATION_HEADER: CORRELATION_ID_HEADER}
+        if op.idempotent:
+            headers[REPLAY_HEADER] = REPLAYED_HEADER
         responses: dict[str, dict] = {}
         if op.response is None:
-            responses[str(op.status)] = {"description": "Done; no content"}
+            responses[str(op.status)] = {"description": "Done; no content", "headers": headers}
         else:
+            schema_ref = refs[(op.response, "serialization")]
+            example = op.response_example or example_for(schema_ref, schemas)
             responses[str(op.status)] = {
                 "description": "Success",
-                "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
+                "headers": headers,
+                "content": {"application/json": {"schema": schema_ref, "example": example}},
             }
         for status, model, description in op.extra_responses:
-            entry = {"description": description}
+            entry = {"description": description, "headers": headers}
             if model is not None:
                 entry["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
             responses[str(status)] = entry
         for status in sorted(_error_statuses(op)):
-            responses.setdefault(
-                str(status),
-                {
-                    "description": ERROR_DESCRIPTIONS.get(status, "Error"),
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                },
-            )
+            responses.setdefault(str(status), _error_response(status))
         operation = {
-            "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}".replace(
-                "{", ""
-            )
-            .replace("}", "")
-            .replace("-", "_")
-            .replace(".", "_"),
+            "operationId": _operation_id(op),
             "summary": op.summary,
             "tags": [op.tag],
-            "security": security,
+            "security": _security(op, security_schemes),
             "responses": responses,
         }
         if op.description:
@@ -225,24 +342,24 @@ def build_document(operations: list[ApiOperation], server_url: str = SERVER_PREF
         if parameters:
             operation["parameters"] = parameters
         if op.body is not None:
-            content = {"schema": refs[(op.body, "validation")]}
+            body_ref = refs[(op.body, "validation")]
+            example = op.request_example or request_example_for(body_ref, schemas)
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": body_ref, "example": example}},
+            }
+        elif op.raw_body:
+            content = {"schema": {"type": "object"}}
             if op.request_example is not None:
                 content["example"] = op.request_example
             operation["requestBody"] = {"required": True, "content": {"application/json": content}}
-        elif op.raw_body:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "payportal API",
             "version": API_VERSION,
-            "description": "Multi-tenant payments: amounts are integers in the currency's "
-            "minor unit; every list pages by cursor; every POST takes an "
-            "Idempotency-Key.",
+            "description": API_DESCRIPTION,
         },
         "servers": [{"url": server_url}],
         "tags": TAGS,

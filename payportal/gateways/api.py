@@ -79,6 +79,14 @@ def receive(request, scheme: GatewayScheme) -> WebhookReceipt:
     signature_header=GENERIC.signature_header,
     errors=GATEWAY_ERRORS,
     tag=TAG,
+    request_example={
+        "event_id": "evt_0001",
+        "event": "payment.completed",
+        "reference": "pay_3kTq9v0bWw2mXy7LrN1aZpQe",
+        "status": "completed",
+        "gateway_reference": "gw_123",
+        "data": {"amount": 1050, "currency": "USD", "fee": 30},
+    },
     summary="Receive a generic signed gateway event",
 )
 def generic_webhook_view(context, request):
@@ -102,6 +110,18 @@ def generic_webhook_view(context, request):
     signature_header=STRIPE.signature_header,
     errors=GATEWAY_ERRORS,
     tag=TAG,
+    request_example={
+        "id": "evt_1NqZ2a",
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": "pi_3NqZ2a",
+                "amount": 1050,
+                "currency": "usd",
+                "metadata": {"reference": "pay_3kTq9v0bWw2mXy7LrN1aZpQe"},
+            }
+        },
+    },
     summary="Receive a Stripe event",
 )
 def stripe_webhook_view(context, request):
@@ -124,6 +144,16 @@ def stripe_webhook_view(context, request):
     signature_header=PAYSTACK.signature_header,
     errors=GATEWAY_ERRORS,
     tag=TAG,
+    request_example={
+        "event": "charge.success",
+        "data": {
+            "id": 302961,
+            "reference": "pay_3kTq9v0bWw2mXy7LrN1aZpQe",
+            "amount": 1050,
+            "currency": "NGN",
+            "status": "success",
+        },
+    },
     summary="Receive a Paystack event",
 )
 def paystack_webhook_view(context, request):
@@ -144,6 +174,16 @@ def paystack_webhook_view(context, request):
     signature_header=FLUTTERWAVE.signature_header,
     errors=GATEWAY_ERRORS,
     tag=TAG,
+    request_example={
+        "event": "charge.completed",
+        "data": {
+            "id": 285959875,
+            "tx_ref": "pay_3kTq9v0bWw2mXy7LrN1aZpQe",
+            "amount": 1050,
+            "currency": "NGN",
+            "status": "successful",
+        },
+    },
     summary="Receive a Flutterwave event",
 )
 def flutterwave_webhook_view(context, request):

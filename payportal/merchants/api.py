@@ -164,6 +164,7 @@ def logout_view(context, request, body: RefreshRequest):
     summary="The signed-in merchant's profile",
 )
 def profile_view(context, request):
+    """The account behind the token or API key: status says whether it may move money yet."""
     return MerchantEnvelope(merchant=MerchantOut.model_validate(_current_merchant(request)))
 
 

@@ -86,6 +86,8 @@ def list_payment_methods_view(context, request, query: PaymentMethodListQuery):
     summary="Get a payment method",
 )
 def get_payment_method_view(context, request):
+    """Display fields only (brand, last4, bank name, provider): never a number. Another
+    merchant's id, or a deleted method, is 404."""
     return PaymentMethodOut.from_method(context.obj)
 
 

@@ -49,6 +49,33 @@ def _envelope(request, payment) -> PaymentEnvelope:
         "customer_email": "ada@example.com",
         "description": "Order 1234",
     },
+    response_example={
+        "payment": {
+            "id": "5f0c7d2e-8a61-4b6f-9a53-2d3f4c5b6a71",
+            "reference": "pay_3kTq9v0bWw2mXy7LrN1aZpQe",
+            "amount": 1050,
+            "amount_refunded": 0,
+            "currency": "USD",
+            "status": "pending",
+            "gateway": "internal",
+            "gateway_reference": None,
+            "description": "Order 1234",
+            "customer_email": "ada@example.com",
+            "customer_name": None,
+            "customer_phone": None,
+            "metadata": {},
+            "payment_method_id": None,
+            "failure_code": None,
+            "failure_reason": None,
+            "fee": 60,
+            "net_amount": None,
+            "checkout_url": "https://payportal.example.com/checkout/pay_3kTq9v0bWw2mXy7LrN1aZpQe",
+            "expires_at": "2025-05-01T12:30:00Z",
+            "completed_at": None,
+            "created_at": "2025-05-01T12:00:00Z",
+            "updated_at": "2025-05-01T12:00:00Z",
+        }
+    },
 )
 def initialize_payment_view(context, request, body: InitializePayment):
     """A pending payment with its checkout_url; it expires after the configured TTL."""
@@ -95,6 +122,8 @@ def list_payments_view(context, request, query: PaymentListQuery):
     summary="Get a payment",
 )
 def get_payment_view(context, request):
+    """The payment as it is now; its timeline (`events`) tells how it got here.
+    Another merchant's reference is 404."""
     return _envelope(request, context.obj)
 
 
