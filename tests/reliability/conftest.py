@@ -11,6 +11,7 @@ import webtest
 from sqlalchemy.orm import Session
 
 from tests.factories import access_token, bearer, create_merchant
+from tests.reliability.servers import SqsServer
 
 
 def pytest_addoption(parser):
@@ -68,3 +69,12 @@ def committed_merchant(committed_db, settings) -> CommittedMerchant:
     with Session(committed_db, expire_on_commit=False) as session, session.begin():
         merchant = create_merchant(session, settings)
     return CommittedMerchant(merchant, bearer(access_token(settings, merchant)))
+
+
+@pytest.fixture
+def sqs_server():
+    """moto's SQS server on a port of its own, for one test (the test may stop and restart it)."""
+    server = SqsServer()
+    server.start()
+    yield server
+    server.stop()

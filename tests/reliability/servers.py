@@ -26,8 +26,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_ini(path: Path, database_url: str, port: int = 0, **overrides: str) -> Path:
-    """An .ini the app, pserve and the relay read: the test settings on `database_url`."""
+def write_ini(
+    path: Path, database_url: str, port: int = 0, log_level: str | None = None, **overrides: str
+) -> Path:
+    """An .ini the app, pserve and the relay read: the test settings on `database_url`; with
+    `log_level`, logging to stderr at that level."""
     settings = {**TEST_SETTINGS, "sqlalchemy.url": database_url, **overrides}
     lines = ["[app:main]", "use = egg:payportal"]
     lines += [f"{key} = {value.replace('%', '%%')}" for key, value in settings.items()]
@@ -39,6 +42,16 @@ def write_ini(path: Path, database_url: str, port: int = 0, **overrides: str) ->
         "threads = 8",
         "shutdown_grace = 5",
     ]
+    if log_level:
+        lines += [
+            "",
+            "[loggers]\nkeys = root",
+            "[handlers]\nkeys = stderr",
+            "[formatters]\nkeys = plain",
+            f"[logger_root]\nlevel = {log_level}\nhandlers = stderr",
+            "[handler_stderr]\nclass = StreamHandler\nargs = (sys.stderr,)\nformatter = plain",
+            "[formatter_plain]\nformat = %(asctime)s %(levelname)s [%(name)s] %(message)s",
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -8,7 +8,6 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -18,7 +17,6 @@ from tests.reliability.servers import (
     AWS_ENV,
     BIN,
     ROOT,
-    SqsServer,
     child_env,
     free_port,
     start_server,
@@ -26,14 +24,6 @@ from tests.reliability.servers import (
 )
 
 CLIENTS = 4
-
-
-@pytest.fixture
-def sqs_server():
-    server = SqsServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def percentile(results, fraction: float) -> float:
