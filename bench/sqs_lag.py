@@ -257,8 +257,13 @@ def run(total: int, rate: float, merchants: int, concurrency: int, relays: int, 
         for consumer in consumers:
             consumer.join()
         for relay in relay_processes:
-            relay.terminate()
-            relay.wait(15)
+            relay.terminate()  # it finishes the batch in hand first
+        for relay in relay_processes:
+            try:
+                relay.wait(120)
+            except subprocess.TimeoutExpired:
+                relay.kill()
+                relay.wait()
         web.close()
         app.registry.event_publisher.close()
         moto.terminate()
