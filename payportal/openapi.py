@@ -235,32 +235,19 @@ def _path_parameter(name: str) -> dict:
     }
 
 
-def _idempotency_parameter(op: ApiOperation) -> dict:
-    if op.idempotent:
-        description = (
-            "Retry-safe key (1-255 printable ASCII), kept 24 h per merchant: a retry with the "
-            "same key and body replays the first response (Idempotent-Replayed: true) and does "
-            "nothing else; another body answers 422 idempotency_key_reused; the same key while "
-            "the first request runs answers 409 idempotency_key_in_use."
-        )
-    elif op.auth:
-        description = (
-            "Accepted, never stored for this operation: its response holds a secret, so a "
-            "retry does the work again."
-        )
-    else:
-        description = (
-            "Accepted and ignored: keys are scoped per merchant and this request has no "
-            "credentials; it is safe to retry as it is."
-        )
-    return {
-        "name": IDEMPOTENCY_HEADER,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
-        "example": "order-1234-attempt-1",
-    }
+# a POST that stores no response (public ones: no merchant to scope a key to; secret-bearing
+# ones: the stored response would keep the secret) is not shown the header it would ignore
+IDEMPOTENCY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Retry-safe key (1-255 printable ASCII), kept 24 h per merchant: a retry with "
+    "the same key and body replays the first response (Idempotent-Replayed: true) and does "
+    "nothing else; another body answers 422 idempotency_key_reused; the same key while the "
+    "first request runs answers 409 idempotency_key_in_use.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "example": "order-1234-attempt-1",
+}
 
 
 def _security(op: ApiOperation, security_schemes: dict) -> list[dict]:
@@ -297,8 +284,8 @@ def build_document(operations: list[ApiOperation], server_url: str = SERVER_PREF
         parameters = [_path_parameter(name) for name in path_parameters(op.path)]
         if op.query is not None:
             parameters += _query_parameters(op.query, schemas)
-        if op.method == "POST" and not op.signature_header:
-            parameters.append(_idempotency_parameter(op))
+        if op.idempotent:
+            parameters.append(IDEMPOTENCY_PARAMETER)
         if op.signature_header == "X-Signature":
             parameters.append(
                 {
