@@ -72,7 +72,7 @@ def test_a_database_restart_under_load_commits_every_201_and_the_service_recover
     readiness: list[tuple[float, int | None]] = []
     stop = threading.Event()
 
-    def load(client: int) -> None:
+    def load() -> None:
         n = 0
         while not stop.is_set():
             n += 1
@@ -96,7 +96,7 @@ def test_a_database_restart_under_load_commits_every_201_and_the_service_recover
             readiness.append((time.monotonic(), status))
             stop.wait(0.2)
 
-    threads = [threading.Thread(target=load, args=(c,)) for c in range(CLIENTS)]
+    threads = [threading.Thread(target=load) for _ in range(CLIENTS)]
     threads.append(threading.Thread(target=probe))
     began = time.monotonic()
     try:
