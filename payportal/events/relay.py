@@ -55,7 +55,6 @@ class Relay:
         client=None,
         batch_size: int = CLAIM_BATCH,
         sweep: Callable | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ):
         self.session_factory = session_factory
         self.settings = settings
@@ -63,8 +62,7 @@ class Relay:
         self.batch_size = batch_size
         self.sweep = sweep
         self._client = client
-        self._clock = clock
-        self._next_sweep = clock()
+        self._next_sweep = time.monotonic()
         self.sent = 0
         self.failed = 0
 
@@ -101,9 +99,9 @@ class Relay:
         return claimed == self.batch_size and not outcome.unreachable
 
     def _sweep_if_due(self) -> None:
-        if self.sweep is None or self._clock() < self._next_sweep:
+        if self.sweep is None or time.monotonic() < self._next_sweep:
             return
-        self._next_sweep = self._clock() + self.settings.sweep_interval
+        self._next_sweep = time.monotonic() + self.settings.sweep_interval
         try:
             self.sweep(self.session_factory, self.settings)
         except Exception:

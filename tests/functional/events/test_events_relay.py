@@ -4,6 +4,7 @@ a death between send and mark (same dedup id), and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import signal
 import subprocess
@@ -260,3 +261,22 @@ def test_without_a_queue_the_relay_says_so_once_and_events_stay_visible(
         "/api/v1/events", headers=bearer(access_token(settings, committed_merchant))
     ).json
     assert [e["id"] for e in listed["data"]] == [str(event_id)]
+
+
+def test_the_sweep_runs_every_sweep_interval_and_survives_its_failures(settings, session_factory):
+    calls: list[float] = []
+
+    def failing_sweep(_session_factory, _settings):
+        calls.append(time.monotonic())
+        raise RuntimeError("database restarting")
+
+    relay = Relay(
+        session_factory, settings.model_copy(update={"sweep_interval": 1}), sweep=failing_sweep
+    )
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:
+        relay.step()
+        time.sleep(0.05)
+
+    assert len(calls) == 3  # at 0 s, 1 s and 2 s
+    assert all(0.9 < later - earlier < 1.3 for earlier, later in itertools.pairwise(calls))
