@@ -332,7 +332,10 @@ def git_version() -> str:
 
 def main() -> int:
     bench = Bench()
-    loader = "wrk" if wrk_available() else "python load generator (wrk not installed)"
+    loader = "wrk"
+    if not wrk_available():
+        why = "BENCH_LOADER=python" if os.environ.get("BENCH_LOADER") else "wrk not installed"
+        loader = f"python load generator ({why})"
     bench.say(f"scenarios {','.join(sorted(bench.selected))}, {bench.seconds:g} s each, {loader}")
     server = database.start_postgres()
     bench.say(f"database: {server.describe()}")
