@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 import database
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 import sqs
 import volume
 from cpu import CpuMeter, wait_for_quiet
-from loadgen import Workload, run_load, wrk_available
+from loadgen import Request, Workload, run_load, wrk_available
 from report import Row, render, write_json
 from servers import start_profile, start_server
 from stacks import summarize
@@ -141,12 +142,12 @@ def floor_phase(bench: Bench, env: dict[str, str], url: str) -> dict[str, float]
     server = start_server("floor", env, bench.log_dir)
     rates = {}
     try:
-        workload = scenarios.floor_post_workload(scenarios.uuid.uuid4())
+        workload = scenarios.floor_post_workload(uuid.uuid4())
         workload.connections = bench.connections
         post = bench.load(server, workload)
         rates["POST /pay"] = post.rps
         get_load = Workload(
-            [scenarios.Request("GET", f"/pay/{r}") for r in references],
+            [Request("GET", f"/pay/{r}") for r in references],
             connections=bench.connections,
         )
         get = bench.load(server, get_load)
