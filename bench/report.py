@@ -96,7 +96,7 @@ def render(rows: list[Row]) -> str:
         lines.append(
             f"\nWARNING: other processes took over {BUSY_MACHINE:.0%} of the cores during "
             f"{len(busy)} of these loads ({', '.join(r.scenario for r in busy)}): their rates "
-            "are low by that much; the CPU ms per request stay comparable. Rerun when quiet."
+            "are low by that much; CPU ms per request suffer far less. Rerun quieter (QUIET_WAIT)."
         )
     return "\n".join(lines)
 
