@@ -19,6 +19,10 @@ from waitress.server import BaseWSGIServer
 log = logging.getLogger(__name__)
 
 
+def _socket_map(server) -> dict:
+    return server._map if isinstance(server, BaseWSGIServer) else server.map
+
+
 def _listeners(server) -> list[BaseWSGIServer]:
     if isinstance(server, BaseWSGIServer):
         return [server]
@@ -29,7 +33,7 @@ def _in_flight(server) -> int:
     """Requests being read, queued, run or written back."""
     dispatcher = server.task_dispatcher
     busy = dispatcher.active_count + len(dispatcher.queue)
-    for channel in list(server.map.values()) if hasattr(server, "map") else []:
+    for channel in list(_socket_map(server).values()):
         if isinstance(channel, HTTPChannel) and (channel.requests or channel.total_outbufs_len):
             busy += 1
     return busy
@@ -77,6 +81,9 @@ def install_graceful_shutdown(server, app, grace: float) -> threading.Event:
         threading.Thread(target=drain_then_exit, name="payportal-drain", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # a process started in the background inherits SIGINT ignored, and interrupt_main() then
+    # does nothing: make SIGINT raise KeyboardInterrupt whatever the parent did
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return hooks_done
 
 
@@ -88,7 +95,7 @@ def serve(app, global_conf, **options):
     server.print_listen("Serving on http://{}:{}")
     try:
         server.run()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=grace)

@@ -68,6 +68,7 @@ def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(tmp_path, data
     ini = tmp_path / "server.ini"
     write_ini(ini, database_url, port)
     pserve = Path(sys.executable).with_name("pserve")
+    # started the way a shell's `&` starts it: SIGINT ignored (the shutdown must not need it)
     process = subprocess.Popen(
         [str(pserve), str(ini)],
         cwd=ROOT,
@@ -75,10 +76,15 @@ def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(tmp_path, data
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         wait_until_serving(port, process)
         results: list[tuple[int, bytes]] = []
+        # an idle keep-alive connection must not hold the shutdown up
+        idle = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        idle.request("GET", "/healthz")
+        idle.getresponse().read()
 
         def slow_call():
             results.append(get(port, "/slow?seconds=1.5"))
@@ -98,6 +104,7 @@ def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(tmp_path, data
         assert results == [(200, b"finished")] * 4
         assert refused is None, "a new connection was served after SIGTERM"
         code = process.wait(timeout=15)
+        idle.close()
         assert code == 0, process.stdout.read()
     finally:
         if process.poll() is None:
