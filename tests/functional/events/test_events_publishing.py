@@ -156,9 +156,11 @@ def test_sqs_down_payments_stay_fast_and_the_relay_delivers_every_event_later(
     finally:
         sqs_server.start()
 
+    # waiting on SQS would cost each request boto3's retries (about 1.5 s with SQS refusing)
     durations.sort()
-    assert durations[-1] < 1.0, f"slowest request took {durations[-1]:.2f} s"
-    assert durations[len(durations) // 2] < 0.25
+    median, p95 = durations[len(durations) // 2], durations[int(len(durations) * 0.95)]
+    assert median < 0.25, f"median {median:.2f} s"
+    assert p95 < 1.0, f"p95 {p95:.2f} s"
 
     drainer = drain_queue(publishing_app.queue_url)
     relay = Relay(session_factory, publishing_app.app.registry.payportal_settings)

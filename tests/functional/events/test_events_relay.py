@@ -274,9 +274,10 @@ def test_the_sweep_runs_every_sweep_interval_and_survives_its_failures(settings,
         session_factory, settings.model_copy(update={"sweep_interval": 1}), sweep=failing_sweep
     )
     started = time.monotonic()
-    while time.monotonic() - started < 2.5:
+    while len(calls) < 3 and time.monotonic() - started < 10:
         relay.step()
         time.sleep(0.05)
 
-    assert len(calls) == 3  # at 0 s, 1 s and 2 s
-    assert all(0.9 < later - earlier < 1.3 for earlier, later in itertools.pairwise(calls))
+    assert len(calls) == 3  # each failure logged, and the relay carried on
+    gaps = [later - earlier for earlier, later in itertools.pairwise(calls)]
+    assert all(1.0 <= gap < 1.6 for gap in gaps), gaps

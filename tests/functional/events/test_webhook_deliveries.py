@@ -363,7 +363,7 @@ def test_a_slow_receiver_does_not_hold_up_the_other_deliveries(
     elapsed = time.monotonic() - started
 
     assert len(receiver.requests) == 5
-    assert elapsed < 3, f"five one-second receivers took {elapsed:.1f} s"
+    assert elapsed < 4, f"five one-second receivers took {elapsed:.1f} s (one after another: 5)"
 
 
 def test_https_endpoints_are_reached_over_tls(
