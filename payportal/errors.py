@@ -15,6 +15,7 @@ from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 from pyramid_retry import is_error_retryable, mark_error_retryable
+from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,24 @@ def http_exception_view(exc: HTTPException, request):
     return html_error_response(request, exc.code, exc.title, exc.explanation or exc.title)
 
 
+# SQLSTATE classes of a lost or refused connection: 08 connection exception, 57P admin shutdown
+_UNREACHABLE_SQLSTATES = ("08", "57P")
+
+
+def database_unreachable(exc: Exception) -> bool:
+    """A connection that failed or was lost, or a pool with none to give (not a query error)."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_UNREACHABLE_SQLSTATES)
+
+
 @exception_view_config(Exception)
 def server_error_view(exc: Exception, request):
     _abort_transaction(request, exc)
@@ -259,6 +278,15 @@ def server_error_view(exc: Exception, request):
             correlation_id,
             extra={"correlation_id": correlation_id},
         )
+    elif database_unreachable(exc):
+        log.warning(
+            "database unreachable on %s %s: %s [correlation_id=%s]",
+            request.method,
+            request.path_info,
+            type(getattr(exc, "orig", None) or exc).__name__,
+            correlation_id,
+            extra={"correlation_id": correlation_id},
+        )
     else:
         log.error(
             "unhandled error on %s %s [correlation_id=%s]",
@@ -268,6 +296,20 @@ def server_error_view(exc: Exception, request):
             exc_info=exc,
             extra={"correlation_id": correlation_id},
         )
+    if database_unreachable(exc):
+        # the database went away (restart, failover, pool exhausted): a 503 tells clients to
+        # retry; the traceback says nothing the one line does not
+        message = "the database is not reachable right now; retry shortly"
+        if is_api_request(request):
+            return json_error_response(
+                request,
+                503,
+                "server_error",
+                "database_unavailable",
+                message,
+                headers={"Retry-After": "2"},
+            )
+        return html_error_response(request, 503, "Temporarily unavailable", message)
     message = "internal error; quote the correlation_id when reporting it"
     if is_api_request(request):
         return json_error_response(request, 500, "server_error", "internal_error", message)

@@ -141,7 +141,7 @@ TAGS = [
 
 
 def _error_statuses(op: ApiOperation) -> set[int]:
-    statuses = {400, 500, 405} | set(op.errors)
+    statuses = {400, 500, 503, 405} | set(op.errors)
     if op.auth:
         statuses |= {401, 403, 429}
     if op.body is not None or op.raw_body:
