@@ -1,13 +1,11 @@
-"""The reliability suite's switches and helpers: `--stress` picks the long variants, `race`
-releases real threads on separate connections together, and `committed_merchant` commits."""
+"""The reliability suite's switches and helpers: `--stress` picks the long variants
+and `committed_merchant` commits (the threads helper `race` lives in tests/concurrency.py)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import pytest
-import webtest
 from sqlalchemy.orm import Session
 
 from tests.factories import access_token, bearer, create_merchant
@@ -31,30 +29,6 @@ def stress(request) -> bool:
 def sized(stress: bool, ci: int, full: int) -> int:
     """The CI figure, or the full one under --stress."""
     return full if stress else ci
-
-
-def race(wsgi_app, calls, timeout: float = 120):
-    """Run each `call(testapp)` in its own thread, released together by a barrier; returns the
-    responses in order (a thread that raises fails the test)."""
-    barrier = threading.Barrier(len(calls))
-    responses = [None] * len(calls)
-    errors = []
-
-    def run(index, call):
-        app = webtest.TestApp(wsgi_app, extra_environ={"HTTP_HOST": "localhost"})
-        try:
-            barrier.wait(timeout=30)
-            responses[index] = call(app)
-        except Exception as exc:  # surfaced below: a thread must not fail silently
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=timeout)
-    assert not errors, errors
-    return responses
 
 
 @dataclass(frozen=True)

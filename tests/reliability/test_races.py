@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from payportal.events.models import OutboxEvent
 from payportal.payments.models import Payment, PaymentTransition, Refund
 from payportal.payments.state import TERMINAL
+from tests.concurrency import race
 from tests.factories import create_payment
-from tests.reliability.conftest import race, sized
+from tests.reliability.conftest import sized
 
 API = "/api/v1/payments"
 

@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import sqlalchemy as sa
-import webtest
 from sqlalchemy.orm import Session
 
 from payportal.events.models import OutboxEvent
 from payportal.payments.models import Payment, PaymentTransition, Refund
+from tests.concurrency import race
 from tests.factories import access_token, bearer, create_merchant, create_payment
 
 API = "/api/v1/payments"
-
-
-def race(wsgi_app, calls):
-    """Run each `call(testapp)` in its own thread, all released at once; returns responses."""
-    barrier = threading.Barrier(len(calls))
-    responses = [None] * len(calls)
-    errors = []
-
-    def run(index, call):
-        app = webtest.TestApp(wsgi_app, extra_environ={"HTTP_HOST": "localhost"})
-        try:
-            barrier.wait(timeout=30)
-            responses[index] = call(app)
-        except Exception as exc:  # surfaced below: a thread must not fail silently
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return responses
 
 
 def committed_payment(engine, settings, status="completed", **fields):
