@@ -37,6 +37,7 @@ from payportal.events.models import (
     WebhookEndpoint,
 )
 from payportal.events.services import envelope
+from payportal.metrics import DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,14 @@ def claim_due_deliveries(session, keyring, limit: int, lease_seconds: float) -> 
     return jobs
 
 
+# how an attempt ended, as the deliveries metric labels it
+DELIVERY_OUTCOMES = {
+    DeliveryStatus.SUCCEEDED: "delivered",
+    DeliveryStatus.PENDING: "retrying",
+    DeliveryStatus.FAILED: "failed",
+}
+
+
 def record_attempt(
     session, job: DeliveryJob, result: AttemptResult, policy: RetryPolicy
 ) -> DeliveryStatus:
@@ -303,6 +312,7 @@ def record_attempt(
             status, next_retry = DeliveryStatus.FAILED, None
     else:
         status = DeliveryStatus.FAILED
+    DELIVERIES.labels(DELIVERY_OUTCOMES[status]).inc()
     session.add(
         WebhookDeliveryAttempt(
             delivery_id=job.delivery_id,

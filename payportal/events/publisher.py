@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from payportal.events.models import OutboxEvent
 from payportal.events.services import envelope, iso_utc
+from payportal.metrics import PUBLISH_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def record_outcome(session, outcome: PublishOutcome, attempts: dict[uuid.UUID, i
             .values(published_at=sa.func.clock_timestamp(), last_error=None)
         )
     if outcome.failed:
+        PUBLISH_FAILURES.inc(len(outcome.failed))
         session.execute(
             sa.update(table)
             .where(table.c.id == sa.bindparam("event_id"))

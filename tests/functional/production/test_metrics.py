@@ -134,3 +134,28 @@ def test_metrics_count_gateway_webhooks_by_outcome(testapp, settings):
         outcome="ignored",
     )
     assert after == before + 1
+
+
+def test_metrics_count_publish_failures(testapp, dbsession):
+    import uuid
+
+    from payportal.events.publisher import PublishOutcome, record_outcome
+
+    before = sample(
+        testapp.get("/metrics", extra_environ=LOCAL).text, "payportal_outbox_publish_failures_total"
+    )
+    failed = {uuid.uuid4(): "EndpointConnectionError: SQS unreachable" for _ in range(3)}
+    record_outcome(
+        dbsession, PublishOutcome(failed=failed, unreachable=True), dict.fromkeys(failed, 0)
+    )
+    after = sample(
+        testapp.get("/metrics", extra_environ=LOCAL).text, "payportal_outbox_publish_failures_total"
+    )
+    assert after == before + 3
+
+
+def test_every_delivery_status_has_a_metric_outcome():
+    from payportal.events.delivery import DELIVERY_OUTCOMES
+    from payportal.events.models import DeliveryStatus
+
+    assert set(DELIVERY_OUTCOMES) == set(DeliveryStatus)
