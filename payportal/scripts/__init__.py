@@ -23,6 +23,7 @@ def load_command_env(ini: str, *, configure_logging: bool = True) -> CommandEnv:
 
     from payportal.crypto import keyring_from_settings
     from payportal.db import engine_from_settings, load_all_models
+    from payportal.logging import use_json_format
     from payportal.settings import load_settings
 
     if configure_logging:
@@ -36,6 +37,9 @@ def load_command_env(ini: str, *, configure_logging: bool = True) -> CommandEnv:
 
     on_transition(apply_parked_webhooks)
     settings = load_settings(get_appsettings(ini, name="main"), os.environ)
+    if configure_logging and settings.log_format == "json":
+        # PAYPORTAL_LOG_FORMAT=json: relay, worker and commands log as the web process does
+        use_json_format()
     engine = engine_from_settings(settings)
     return CommandEnv(
         settings=settings,

@@ -13,7 +13,7 @@ import threading
 
 from payportal.events.relay import POLL_SECONDS, Relay
 from payportal.events.runner import run_loop, stop_on_signals
-from payportal.payments.sweep import expire_due_payments
+from payportal.payments.sweep import run_sweep
 from payportal.scripts import load_command_env
 
 log = logging.getLogger("payportal.relay")
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env = load_command_env(args.ini)
-    relay = Relay(env.session_factory, env.settings, sweep=expire_due_payments)
+    relay = Relay(env.session_factory, env.settings, sweep=run_sweep)
     stop = threading.Event()
     stop_on_signals(stop)
     relay.announce()
