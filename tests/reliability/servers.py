@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,46 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import TEST_SETTINGS
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def write_ini(
-    path: Path, database_url: str, port: int = 0, log_level: str | None = None, **overrides: str
-) -> Path:
-    """An .ini the app, pserve and the relay read: the test settings on `database_url`; with
-    `log_level`, logging to stderr at that level."""
-    settings = {**TEST_SETTINGS, "sqlalchemy.url": database_url, **overrides}
-    lines = ["[app:main]", "use = egg:payportal"]
-    lines += [f"{key} = {value.replace('%', '%%')}" for key, value in settings.items()]
-    lines += [
-        "",
-        "[server:main]",
-        "use = egg:payportal#waitress",
-        f"listen = 127.0.0.1:{port}",
-        "threads = 8",
-        "shutdown_grace = 5",
-    ]
-    if log_level:
-        lines += [
-            "",
-            "[loggers]\nkeys = root",
-            "[handlers]\nkeys = stderr",
-            "[formatters]\nkeys = plain",
-            f"[logger_root]\nlevel = {log_level}\nhandlers = stderr",
-            "[handler_stderr]\nclass = StreamHandler\nargs = (sys.stderr,)\nformatter = plain",
-            "[formatter_plain]\nformat = %(asctime)s %(levelname)s [%(name)s] %(message)s",
-        ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def child_env(**extra: str) -> dict[str, str]:

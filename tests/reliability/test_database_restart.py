@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from payportal.events.models import OutboxEvent
 from payportal.payments.models import Payment
 from tests.factories import access_token, bearer, create_merchant
+from tests.processes import free_port, write_ini
 from tests.reliability.conftest import sized
-from tests.reliability.servers import ROOT, ThrowawayPostgres, free_port, start_server, write_ini
+from tests.reliability.servers import ROOT, ThrowawayPostgres, start_server
 
 CLIENTS = 3
 OUTAGE_SECONDS = 3.0

@@ -17,7 +17,8 @@ from payportal.events.delivery import post_webhook
 from tests.factories import DEFAULT_PASSWORD, access_token, bearer, card_method_body
 from tests.functional.test_card_canary import dump_every_table
 from tests.functional.test_tenancy import OWNED_OBJECTS, World, concrete, entry_for
-from tests.reliability.servers import free_port, start_server, write_ini
+from tests.processes import free_port, write_ini
+from tests.reliability.servers import start_server
 
 PROTECTED_FIELDS = {
     "merchant_id": "00000000-0000-0000-0000-000000000001",

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from payportal.events.models import OutboxEvent
 from payportal.events.services import append_event
 from tests.factories import create_merchant
+from tests.processes import write_ini
 from tests.reliability.conftest import sized
-from tests.reliability.servers import AWS_ENV, BIN, ROOT, child_env, write_ini
+from tests.reliability.servers import AWS_ENV, BIN, ROOT, child_env
 
 MERCHANTS = 4
 # a relay is killed this long (at random) after it says it is relaying: inside its first batches

@@ -12,16 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from payportal.events.models import OutboxEvent
+from tests.processes import free_port, write_ini
 from tests.reliability.conftest import sized
-from tests.reliability.servers import (
-    AWS_ENV,
-    BIN,
-    ROOT,
-    child_env,
-    free_port,
-    start_server,
-    write_ini,
-)
+from tests.reliability.servers import AWS_ENV, BIN, ROOT, child_env, start_server
 
 CLIENTS = 4
 

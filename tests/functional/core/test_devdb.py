@@ -20,14 +20,9 @@ import sqlalchemy as sa
 
 from payportal.scripts import devdb
 from payportal.settings import SOURCES
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, bytes]:

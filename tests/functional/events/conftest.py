@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
 import time
 import uuid
@@ -23,18 +22,13 @@ from sqlalchemy.orm import sessionmaker
 from payportal.errors import Conflict
 from payportal.events.models import OutboxEvent
 from payportal.events.services import append_event
+from tests.processes import free_port
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SqsServer:

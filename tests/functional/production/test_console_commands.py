@@ -13,39 +13,10 @@ from sqlalchemy.orm import Session
 
 from payportal.idempotency import IdempotencyKey
 from payportal.payments.models import Payment
-from tests.conftest import TEST_SETTINGS
 from tests.factories import create_merchant, create_payment_row
+from tests.processes import write_ini
 
 ROOT = Path(__file__).resolve().parents[3]
-LOGGING = """
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = INFO
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-formatter = generic
-
-[formatter_generic]
-format = %(levelname)s %(name)s %(message)s
-"""
-
-
-def write_ini(path: Path, database_url: str) -> None:
-    settings = {**TEST_SETTINGS, "sqlalchemy.url": database_url}
-    lines = ["[app:main]", "use = egg:payportal"]
-    lines += [f"{key} = {value.replace('%', '%%')}" for key, value in settings.items()]
-    path.write_text("\n".join(lines) + "\n" + LOGGING.replace("%(", "%%("))
 
 
 def test_relay_sweeps_and_logs_json(tmp_path, database_url, committed_db, settings):
@@ -66,7 +37,7 @@ def test_relay_sweeps_and_logs_json(tmp_path, database_url, committed_db, settin
         )
         reference = overdue.reference
     ini = tmp_path / "relay.ini"
-    write_ini(ini, database_url)
+    write_ini(ini, database_url, log_level="INFO")
     relay = Path(sys.executable).with_name("payportal-relay")
     result = subprocess.run(
         [str(relay), str(ini), "--once"],

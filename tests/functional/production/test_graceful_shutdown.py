@@ -3,41 +3,16 @@
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from tests.conftest import TEST_SETTINGS
+from tests.processes import free_port, write_ini
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def write_ini(path: Path, database_url: str, port: int) -> None:
-    settings = {
-        **TEST_SETTINGS,
-        "sqlalchemy.url": database_url,
-        "pyramid.includes": "tests.functional.production.slow_views",
-    }
-    lines = ["[app:main]", "use = egg:payportal"]
-    lines += [f"{key} = {value.replace('%', '%%')}" for key, value in settings.items()]
-    lines += [
-        "",
-        "[server:main]",
-        "use = egg:payportal#waitress",
-        f"listen = 127.0.0.1:{port}",
-        "threads = 4",
-        "shutdown_grace = 10",
-    ]
-    path.write_text("\n".join(lines) + "\n")
+SLOW_VIEWS = "tests.functional.production.slow_views"
 
 
 def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
@@ -66,7 +41,7 @@ def wait_until_serving(port: int, process, deadline: float = 30) -> None:
 def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(tmp_path, database_url):
     port = free_port()
     ini = tmp_path / "server.ini"
-    write_ini(ini, database_url, port)
+    write_ini(ini, database_url, port, **{"pyramid.includes": SLOW_VIEWS})
     pserve = Path(sys.executable).with_name("pserve")
     # started the way a shell's `&` starts it: SIGINT ignored (the shutdown must not need it)
     process = subprocess.Popen(
