@@ -181,3 +181,11 @@ def includeme(config):
         config.registry.replica_engine = replica
         config.registry.replica_session_factory = sessionmaker(bind=replica)
     config.add_request_method(_request_read_dbsession, "read_dbsession", reify=True)
+    # a server forking worker processes (payportal.server) runs these in each child: pooled
+    # connections opened in the parent must never be shared, so the child starts with none
+    hooks = getattr(config.registry, "after_fork_hooks", None)
+    if hooks is None:
+        hooks = config.registry.after_fork_hooks = []
+    for forked in (engine, config.registry.replica_engine):
+        if forked is not None:
+            hooks.append(lambda forked=forked: forked.dispose(close=False))
