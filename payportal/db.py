@@ -6,8 +6,8 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
-import zope.sqlalchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from zope.sqlalchemy.datamanager import STATUS_ACTIVE, ZopeStatus, join_transaction, mark_changed
 
 # Stable constraint names, so Alembic revisions and `alembic check` agree across machines.
 NAMING_CONVENTION = {
@@ -130,13 +130,79 @@ def engine_from_settings(settings) -> sa.Engine:
     )
 
 
+def _manager(session: Session):
+    return session.info.get(TRANSACTION_MANAGER_KEY)
+
+
+class RequestTransactionEvents:
+    """zope.sqlalchemy's session listeners, registered once on the session factory.
+
+    zope.sqlalchemy.register() binds one transaction manager into listeners it adds to the
+    session it is given; registering them on every request's new session cost ~8 % of a
+    request. These do the same work, each reading the session's own manager (pyramid_tm's
+    per-request explicit manager) from session.info; sessions without one are left alone.
+    """
+
+    def after_begin(self, session, transaction, connection):
+        manager = _manager(session)
+        if manager is not None:
+            join_transaction(session, STATUS_ACTIVE, manager)
+
+    def after_attach(self, session, instance):
+        manager = _manager(session)
+        if manager is not None:
+            join_transaction(session, STATUS_ACTIVE, manager)
+
+    def after_flush(self, session, flush_context):
+        manager = _manager(session)
+        if manager is not None:
+            mark_changed(session, manager)
+
+    def after_bulk_update(self, update_context):
+        self.after_flush(update_context.session, None)
+
+    def after_bulk_delete(self, delete_context):
+        self.after_flush(delete_context.session, None)
+
+    def before_commit(self, session):
+        manager = _manager(session)
+        if manager is None or session.in_nested_transaction():
+            return
+        if manager.get().status != ZopeStatus.COMMITTING:
+            raise AssertionError("Transaction must be committed using the transaction manager")
+
+    def do_orm_execute(self, execute_state):
+        if execute_state.is_orm_statement and (
+            execute_state.is_update or execute_state.is_insert or execute_state.is_delete
+        ):
+            self.after_flush(execute_state.session, None)
+
+    def register(self, factory: sessionmaker) -> None:
+        for name in (
+            "after_begin",
+            "after_attach",
+            "after_flush",
+            "after_bulk_update",
+            "after_bulk_delete",
+            "before_commit",
+            "do_orm_execute",
+        ):
+            sa.event.listen(factory, name, getattr(self, name))
+
+
 def get_tm_session(session_factory: sessionmaker, transaction_manager, **kwargs) -> Session:
-    """A session whose commit/rollback is driven by the given transaction manager."""
-    session = session_factory(**kwargs)
-    zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
-    # lets code holding only the session (the events outbox) add after-commit hooks
-    session.info[TRANSACTION_MANAGER_KEY] = transaction_manager
-    return session
+    """A session whose commit/rollback is driven by the given transaction manager (the
+    factory must carry RequestTransactionEvents, as make_session_factory's do)."""
+    info = kwargs.pop("info", None) or {}
+    # also lets code holding only the session (the events outbox) add after-commit hooks
+    info[TRANSACTION_MANAGER_KEY] = transaction_manager
+    return session_factory(info=info, **kwargs)
+
+
+def make_session_factory(engine: sa.Engine, **kwargs) -> sessionmaker:
+    factory = sessionmaker(bind=engine, expire_on_commit=False, **kwargs)
+    RequestTransactionEvents().register(factory)
+    return factory
 
 
 def _request_dbsession(request) -> Session:
@@ -165,7 +231,7 @@ def includeme(config):
     settings = config.registry.payportal_settings
     engine = engine_from_settings(settings)
     config.registry.dbengine = engine
-    config.registry.dbsession_factory = sessionmaker(bind=engine, expire_on_commit=False)
+    config.registry.dbsession_factory = make_session_factory(engine)
     config.add_request_method(_request_dbsession, "dbsession", reify=True)
     config.registry.replica_engine = None
     config.registry.replica_session_factory = None
