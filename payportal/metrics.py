@@ -1,15 +1,19 @@
 """Prometheus metrics at /metrics: requests, transitions, webhooks, outbox, deliveries, DB pool.
 
-Counters live in the process (multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is set, as
-gunicorn or several waitress processes need); backlog figures are read from PostgreSQL at
-scrape time, so every process reports the same truth. Access: `metrics_access` = disabled,
-localhost (default) or token (Authorization: Bearer <METRICS_TOKEN>).
+Counters live in the process, or with several processes in prometheus-client's multiprocess
+files under PROMETHEUS_MULTIPROC_DIR, summed at scrape time by whichever process answers:
+payportal's own runner with `workers > 1` switches to them before it forks (prepare_for_workers,
+in a temporary directory unless the variable is set); gunicorn needs the variable set before it
+starts. Backlog figures are read from PostgreSQL at scrape time, so every process reports the
+same truth; the pool gauge is the pool of the process answering the scrape. Access:
+`metrics_access` = disabled, localhost (default) or token (Authorization: Bearer <METRICS_TOKEN>).
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+import tempfile
 import time
 
 import sqlalchemy as sa
@@ -20,6 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from pyramid.response import Response
@@ -55,8 +60,41 @@ DELIVERIES = Counter(
     "Merchant webhook delivery attempts by outcome",
     ["outcome"],
 )
+METRICS = (
+    HTTP_REQUESTS,
+    HTTP_LATENCY,
+    PAYMENT_TRANSITIONS,
+    GATEWAY_WEBHOOKS,
+    PUBLISH_FAILURES,
+    DELIVERIES,
+)
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def prepare_for_workers() -> str | None:
+    """Before a server forks worker processes from this one: make the counters above write to
+    prometheus-client's multiprocess files, so /metrics in any worker sums every worker's
+    (dead ones' included: counters never go back). Sets PROMETHEUS_MULTIPROC_DIR to a new
+    temporary directory when it is not set and returns that directory (the caller removes it
+    when the server stops); returns None when the variable was set already.
+
+    prometheus-client picks the in-process or multiprocess value class when it is imported, and
+    the application (so this module) is loaded before the server runner reads `workers`: the
+    metrics were made with in-process values, and are made again here. Nothing has been counted
+    yet (the process that loads the application serves no request)."""
+    created = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        created = tempfile.mkdtemp(prefix="payportal-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+    if not getattr(prometheus_values.ValueClass, "_multiprocess", False):
+        prometheus_values.ValueClass = prometheus_values.MultiProcessValue()
+        for metric in METRICS:
+            if metric._labelnames:
+                metric.clear()  # the children made by labels() come again, multiprocess
+            else:
+                metric._metric_init()
+    return created
 
 
 class DatabaseCollector:
@@ -106,14 +144,7 @@ def exposition(registry) -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(collector_registry)
     else:
-        for collector in (
-            HTTP_REQUESTS,
-            HTTP_LATENCY,
-            PAYMENT_TRANSITIONS,
-            GATEWAY_WEBHOOKS,
-            PUBLISH_FAILURES,
-            DELIVERIES,
-        ):
+        for collector in METRICS:
             collector_registry.register(collector)
     collector_registry.register(DatabaseCollector(registry.dbengine))
     return generate_latest(collector_registry)

@@ -1,22 +1,57 @@
-"""waitress with a graceful SIGTERM: stop accepting, finish what is in flight, flush, exit.
+"""waitress with a graceful SIGTERM, in one process or in several worker processes.
 
 Used from the .ini as `[server:main] use = egg:payportal#waitress`; every other option is
-waitress's own. `shutdown_grace` (seconds, default 25) bounds the wait for in-flight requests.
+waitress's own, except:
+
+- `shutdown_grace` (seconds, default 25) bounds the wait for in-flight requests;
+- `workers` (default 1). With 1, waitress runs in this process, as it always did. With N > 1
+  this process binds the listening socket(s) once, forks N workers that each run waitress's loop
+  (with `threads` threads) on the inherited sockets, and supervises them: SIGTERM or SIGINT is
+  passed on to every worker, which stops accepting, finishes what is in flight (up to
+  `shutdown_grace`), runs the shutdown hooks and exits; a worker that dies unexpectedly is
+  started again after a backoff (0.5 s, doubling while workers keep dying young, up to 30 s);
+  the supervisor exits once every worker has.
+
+The application is loaded once, before the fork (pserve loads it before calling this runner), so
+each worker starts by running `app.registry.after_fork_hooks` (payportal.db drops the pooled
+connections it inherited there). Prometheus counters are switched to prometheus-client's
+multiprocess mode before the first fork (payportal.metrics.prepare_for_workers), in a temporary
+PROMETHEUS_MULTIPROC_DIR unless one is set, so /metrics from any worker counts all of them.
 """
 
 from __future__ import annotations
 
 import _thread
+import contextlib
+import ctypes
 import logging
+import os
+import select
+import shutil
 import signal
+import socket
+import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import waitress
+from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
+from waitress.utilities import cleanup_unix_socket
 
 log = logging.getLogger(__name__)
+
+# restart backoff of a worker that died unexpectedly: doubles while workers die within
+# STABLE_AFTER seconds of their start, and starts again from the minimum after a stable one
+RESTART_BACKOFF_MIN = 0.5
+RESTART_BACKOFF_MAX = 30.0
+STABLE_AFTER = 10.0
+# after a stop, workers still alive this long past shutdown_grace are killed
+KILL_AFTER_GRACE = 5.0
+# options that say where to listen: the supervisor binds them, the workers get the sockets
+_LISTEN_OPTIONS = ("host", "port", "listen", "unix_socket", "unix_socket_perms", "sockets")
 
 
 def _socket_map(server) -> dict:
@@ -48,8 +83,19 @@ def run_shutdown_hooks(app) -> None:
             log.exception("shutdown hook %r failed", hook)
 
 
-def install_graceful_shutdown(server, app, grace: float) -> threading.Event:
-    """Returns an event set once the shutdown hooks have run."""
+def run_after_fork_hooks(app) -> None:
+    """In a freshly forked worker: drop what must not be shared with the parent (pools)."""
+    registry = getattr(app, "registry", None)
+    for hook in getattr(registry, "after_fork_hooks", []):
+        hook()
+
+
+def install_graceful_shutdown(
+    server, app, grace: float, *, sigint_drains: bool = False
+) -> threading.Event:
+    """Returns an event set once the shutdown hooks have run. With `sigint_drains` (the workers
+    of a supervisor) SIGINT drains like SIGTERM: a terminal's Ctrl-C reaches the whole process
+    group, the supervisor passes it on too, and neither may cut requests short."""
     stopping = threading.Event()
     hooks_done = threading.Event()
 
@@ -75,25 +121,31 @@ def install_graceful_shutdown(server, app, grace: float) -> threading.Event:
         if stopping.is_set():
             return
         stopping.set()
-        log.info("SIGTERM: no new connections; finishing requests in flight")
+        name = signal.Signals(signum).name
+        log.info("%s: no new connections; finishing requests in flight", name)
         for listener in _listeners(server):
             listener.trigger.pull_trigger(lambda listener=listener: stop_listening(listener))
         threading.Thread(target=drain_then_exit, name="payportal-drain", daemon=True).start()
 
+    def on_sigint(signum, frame):
+        if hooks_done.is_set():  # drain_then_exit's interrupt_main()
+            raise KeyboardInterrupt
+        on_sigterm(signum, frame)
+
     signal.signal(signal.SIGTERM, on_sigterm)
-    # a process started in the background inherits SIGINT ignored, and interrupt_main() then
-    # does nothing: make SIGINT raise KeyboardInterrupt whatever the parent did
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sigint_drains:
+        signal.signal(signal.SIGINT, on_sigint)
+    else:
+        # a process started in the background inherits SIGINT ignored, and interrupt_main()
+        # then does nothing: make SIGINT raise KeyboardInterrupt whatever the parent did
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return hooks_done
 
 
-def serve(app, global_conf, **options):
-    """PasteDeploy server runner: waitress.serve plus the graceful SIGTERM above."""
-    grace = float(options.pop("shutdown_grace", 25))
-    server = waitress.create_server(app, **options)
-    hooks_done = install_graceful_shutdown(server, app, grace)
-    server.print_listen("Serving on http://{}:{}")
+def _run_server(server, app, grace: float, hooks_done: threading.Event, before_loop=None):
     try:
+        if before_loop is not None:
+            before_loop()
         server.run()
     except (KeyboardInterrupt, SystemExit):
         pass
@@ -101,3 +153,296 @@ def serve(app, global_conf, **options):
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=grace)
         if not hooks_done.is_set():  # Ctrl-C rather than SIGTERM
             run_shutdown_hooks(app)
+
+
+def serve(app, global_conf, **options):
+    """PasteDeploy server runner: waitress.serve plus the graceful SIGTERM above, in `workers`
+    processes."""
+    grace = float(options.pop("shutdown_grace", 25))
+    workers = int(options.pop("workers", 1))
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if workers > 1:
+        Supervisor(app, options, grace, workers).run()
+        return
+    server = waitress.create_server(app, **options)
+    hooks_done = install_graceful_shutdown(server, app, grace)
+    server.print_listen("Serving on http://{}:{}")
+    _run_server(server, app, grace, hooks_done)
+
+
+def bind_sockets(options: dict) -> tuple[list[socket.socket], dict]:
+    """The listening sockets waitress would bind for these options, bound and listening here,
+    and the options a worker passes to waitress with them (`sockets=` instead of where)."""
+    adj = Adjustments(**options)
+    rest = {k: v for k, v in options.items() if k not in _LISTEN_OPTIONS}
+    if adj.sockets:
+        return list(adj.sockets), rest
+    sockets = []
+    try:
+        if adj.unix_socket and hasattr(socket, "AF_UNIX"):
+            cleanup_unix_socket(adj.unix_socket)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind(adj.unix_socket)
+            os.chmod(adj.unix_socket, adj.unix_socket_perms)
+            sock.listen(adj.backlog)
+        else:
+            for family, socktype, proto, sockaddr in adj.listen:
+                sock = socket.socket(family, socktype, proto)
+                sockets.append(sock)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(sockaddr)
+                sock.listen(adj.backlog)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets, rest
+
+
+def _address(sock: socket.socket) -> str:
+    if sock.family == getattr(socket, "AF_UNIX", None):
+        return f"unix:{sock.getsockname()}"
+    host, port = socket.getnameinfo(
+        sock.getsockname(), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+    )
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM (a graceful stop) to this worker if the supervisor dies without passing
+    a stop on, e.g. killed with SIGKILL; elsewhere orphans serve until stopped themselves."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@dataclass
+class Worker:
+    slot: int
+    started: float
+
+
+class Supervisor:
+    """Binds once, forks `count` workers, passes stop signals on, restarts the ones that die."""
+
+    STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+
+    def __init__(self, app, options: dict, grace: float, count: int):
+        self.app = app
+        self.options = dict(options)
+        self.grace = grace
+        self.count = count
+        self.pid = os.getpid()
+        self.workers: dict[int, Worker] = {}
+        self.restart_at: dict[int, float] = {}  # slot -> when to start it again
+        self.failures: dict[int, int] = {}  # slot -> workers that died young in a row
+        self.stopping = False
+        self.kill_at: float | None = None
+        self.sockets: list[socket.socket] = []
+        self.metrics_dir: str | None = None
+        self._wake_read = self._wake_write = -1
+
+    # -- the supervisor ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.sockets, self.worker_options = bind_sockets(self.options)
+        previous = {signum: signal.getsignal(signum) for signum in self.SIGNALS}
+        try:
+            self._prepare_metrics()
+            self._install_signals()
+            listen = ", ".join(_address(sock) for sock in self.sockets)
+            logging.getLogger("waitress").info("Serving on %s (%d workers)", listen, self.count)
+            self._warn_about_threads()
+            for slot in range(self.count):
+                if not self.stopping:
+                    self._spawn(slot)
+            self._supervise()
+        finally:
+            self._close_sockets()
+            signal.set_wakeup_fd(-1)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+            for fd in (self._wake_read, self._wake_write):
+                if fd >= 0:
+                    os.close(fd)
+            if self.metrics_dir:
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _prepare_metrics(self) -> None:
+        # only when the application counts Prometheus metrics (not the bench's floor app)
+        metrics = sys.modules.get("payportal.metrics")
+        if metrics is not None:
+            self.metrics_dir = metrics.prepare_for_workers()
+
+    def _install_signals(self) -> None:
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        # every signal with a Python handler also writes a byte here: select() wakes for it
+        signal.set_wakeup_fd(self._wake_write)
+        for signum in self.STOP_SIGNALS:
+            signal.signal(signum, self._on_stop_signal)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    def _warn_about_threads(self) -> None:
+        others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+        if others:
+            log.warning(
+                "forking workers while threads run (they are not in the workers): %s",
+                ", ".join(others),
+            )
+
+    def _on_stop_signal(self, signum, frame) -> None:
+        if os.getpid() != self.pid:  # a worker between fork and its own handlers: blocked
+            return
+        name = signal.Signals(signum).name
+        if self.stopping:
+            log.info("%s: already stopping; waiting for %d worker(s)", name, len(self.workers))
+            return
+        self.stopping = True
+        self.kill_at = time.monotonic() + self.grace + KILL_AFTER_GRACE
+        log.info("%s: stopping %d worker(s)", name, len(self.workers))
+        # the workers close their copies; with ours open the kernel would still queue
+        # connections nobody will ever accept
+        self._close_sockets()
+        for pid in list(self.workers):
+            self._signal(pid, signum)
+
+    def _close_sockets(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    @staticmethod
+    def _signal(pid: int, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    def _supervise(self) -> None:
+        while self.workers or (self.restart_at and not self.stopping):
+            self._reap()
+            now = time.monotonic()
+            if self.stopping:
+                self.restart_at.clear()
+                if not self.workers:
+                    break
+                if self.kill_at is not None and now >= self.kill_at:
+                    for pid, worker in list(self.workers.items()):
+                        log.error(
+                            "worker %d (pid %d) still running %.0fs after the stop: killed",
+                            worker.slot,
+                            pid,
+                            self.grace + KILL_AFTER_GRACE,
+                        )
+                        self._signal(pid, signal.SIGKILL)
+                    self.kill_at = None
+            else:
+                for slot, due in sorted(self.restart_at.items()):
+                    if due <= now:
+                        del self.restart_at[slot]
+                        self._spawn(slot)
+            self._sleep(self._next_wake(time.monotonic()))
+
+    def _next_wake(self, now: float) -> float | None:
+        moments = list(self.restart_at.values()) if not self.stopping else []
+        if self.stopping and self.kill_at is not None:
+            moments.append(self.kill_at)
+        return max(0.0, min(moments) - now) if moments else None
+
+    def _sleep(self, timeout: float | None) -> None:
+        """Until a signal arrives (SIGCHLD included) or `timeout` seconds pass."""
+        with contextlib.suppress(InterruptedError):
+            select.select([self._wake_read], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_read, 512):
+                pass
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            how = self._describe(status)
+            if self.stopping:
+                level = logging.INFO if os.waitstatus_to_exitcode(status) == 0 else logging.WARNING
+                log.log(level, "worker %d (pid %d) %s", worker.slot, pid, how)
+                continue
+            lived = time.monotonic() - worker.started
+            failures = 0 if lived >= STABLE_AFTER else self.failures.get(worker.slot, 0) + 1
+            self.failures[worker.slot] = failures
+            delay = min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** max(0, failures - 1))
+            log.warning(
+                "worker %d (pid %d) %s after %.1fs; starting another in %.1fs",
+                worker.slot,
+                pid,
+                how,
+                lived,
+                delay,
+            )
+            self.restart_at[worker.slot] = time.monotonic() + delay
+
+    @staticmethod
+    def _describe(status: int) -> str:
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"exited with {code}"
+
+    def _spawn(self, slot: int) -> None:
+        # stop signals wait until the worker has its own handlers (or the parent its record)
+        signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._worker_main(slot)  # never returns
+            self.workers[pid] = Worker(slot, time.monotonic())
+            log.info("worker %d started (pid %d)", slot, pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.SIGNALS)
+
+    # -- a worker -----------------------------------------------------------------------------
+
+    def _worker_main(self, slot: int) -> None:
+        code = 1
+        try:
+            code = self._work()
+        except BaseException:
+            log.exception("worker %d failed", slot)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):  # a closed pipe: nothing more to say
+                    stream.flush()
+            os._exit(code)
+
+    def _work(self) -> int:
+        signal.set_wakeup_fd(-1)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _die_with_parent(self.pid)
+        run_after_fork_hooks(self.app)
+        server = waitress.create_server(self.app, sockets=self.sockets, **self.worker_options)
+        hooks_done = install_graceful_shutdown(server, self.app, self.grace, sigint_drains=True)
+
+        def unblock():
+            # a stop that arrived since the fork is delivered now, to the handlers above
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.SIGNALS)
+
+        _run_server(server, self.app, self.grace, hooks_done, before_loop=unblock)
+        return 0
