@@ -55,6 +55,7 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "sweep_interval": ("payportal.sweep_interval", "PAYPORTAL_SWEEP_INTERVAL"),
     "cors_origins": ("payportal.cors_origins", "CORS_ORIGINS"),
     "rate_limit_per_second": ("payportal.rate_limit_per_second", "RATE_LIMIT_PER_SECOND"),
+    "auth_cache_seconds": ("payportal.auth_cache_seconds", "AUTH_CACHE_SECONDS"),
     "rate_limit_burst": ("payportal.rate_limit_burst", "RATE_LIMIT_BURST"),
     "rate_limit_initialize_per_second": (
         "payportal.rate_limit_initialize_per_second",
@@ -174,6 +175,8 @@ class Settings(BaseModel):
     # "localhost" allows any loopback origin; "*" any origin (no credentials either way)
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_second: float = Field(100, ge=0)  # 0 turns rate limiting off
+    # authentication lookups remembered per process (invalidated by NOTIFY); 0 turns it off
+    auth_cache_seconds: float = Field(5, ge=0, le=300)
     rate_limit_burst: int = Field(200, ge=1)
     rate_limit_initialize_per_second: float = Field(20, gt=0)
     rate_limit_initialize_burst: int = Field(40, ge=1)

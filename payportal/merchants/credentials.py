@@ -19,6 +19,7 @@ from payportal.db import utcnow
 from payportal.errors import AuthenticationFailed, NotFound
 from payportal.merchants import tokens
 from payportal.merchants.audit import record_audit
+from payportal.merchants.authcache import forget_after_commit
 from payportal.merchants.models import ApiKey, Merchant, RefreshToken
 from payportal.merchants.policy import API_KEY_PREFIX, api_key_digest
 from payportal.pagination import keyset_page
@@ -206,6 +207,7 @@ def revoke_api_key(session, merchant_id: uuid.UUID, key_id: uuid.UUID, *, actor:
     if revoked is None:
         raise NotFound("no such API key")
     zope.sqlalchemy.mark_changed(session)
+    forget_after_commit(session, merchant_id)
     record_audit(
         session,
         merchant_id=merchant_id,

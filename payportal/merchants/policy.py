@@ -4,6 +4,7 @@ Identity, and asks the credential table and then the context's ACL whether it ma
 from __future__ import annotations
 
 import hashlib
+import time
 
 import sqlalchemy as sa
 import zope.sqlalchemy
@@ -12,13 +13,15 @@ from pyramid.request import RequestLocalCache
 from pyramid.security import Denied
 
 from payportal.merchants import tokens
+from payportal.merchants.authcache import AuthCache, KeyAuth, MerchantAuth
 from payportal.merchants.models import ApiKey, Merchant
 from payportal.security import CredentialKind, Identity, Permission
 
 API_KEY_PREFIX = "sk_"
 # the default permission: granted by no ACL, so a view that forgets its permission is closed
 CLOSED = "closed:view-without-permission"
-LAST_USED_RESOLUTION = sa.text("interval '1 minute'")
+LAST_USED_SECONDS = 60
+LAST_USED_RESOLUTION = sa.text(f"interval '{LAST_USED_SECONDS} seconds'")
 
 
 def api_key_digest(key: str) -> str:
@@ -33,20 +36,19 @@ def bearer_token(request) -> str | None:
     return token.strip()
 
 
-def identity_from_api_key(request, key: str) -> Identity | None:
+def _touch_api_key(request, key_id) -> None:
+    """last_used_at moves at most once a minute, so busy keys do not write on every request
+    (and, remembered per process, do not even ask the database whether to)."""
+    cache = request.registry.auth_cache
+    now = time.monotonic()
+    touched = cache.key_touched.get(key_id)
+    if touched is not None and now - touched < LAST_USED_SECONDS:
+        return
     session = request.dbsession
-    row = session.execute(
-        sa.select(ApiKey.id, ApiKey.merchant_id, Merchant.status)
-        .join(Merchant, Merchant.id == ApiKey.merchant_id)
-        .where(ApiKey.digest == api_key_digest(key), ApiKey.revoked_at.is_(None))
-    ).first()
-    if row is None:
-        return None
-    # last_used_at moves at most once a minute, so busy keys do not write on every request
     result = session.execute(
         sa.update(ApiKey)
         .where(
-            ApiKey.id == row.id,
+            ApiKey.id == key_id,
             sa.or_(
                 ApiKey.last_used_at.is_(None),
                 ApiKey.last_used_at < sa.func.now() - LAST_USED_RESOLUTION,
@@ -56,11 +58,32 @@ def identity_from_api_key(request, key: str) -> Identity | None:
     )
     if result.rowcount:
         zope.sqlalchemy.mark_changed(session)
+    if len(cache.key_touched) > 50_000:
+        cache.key_touched.clear()
+    cache.key_touched[key_id] = now
+
+
+def identity_from_api_key(request, key: str) -> Identity | None:
+    cache = request.registry.auth_cache
+    digest = api_key_digest(key)
+    found = cache.key(digest)
+    if found is None:
+        generation = cache.generation
+        row = request.dbsession.execute(
+            sa.select(ApiKey.id, ApiKey.merchant_id, Merchant.status)
+            .join(Merchant, Merchant.id == ApiKey.merchant_id)
+            .where(ApiKey.digest == digest, ApiKey.revoked_at.is_(None))
+        ).first()
+        if row is None:
+            return None
+        found = KeyAuth(key_id=row.id, merchant_id=row.merchant_id, status=str(row.status))
+        cache.store_key(digest, found, generation)
+    _touch_api_key(request, found.key_id)
     return Identity(
         kind=CredentialKind.API_KEY,
-        merchant_id=row.merchant_id,
-        merchant_status=str(row.status),
-        credential_id=row.id,
+        merchant_id=found.merchant_id,
+        merchant_status=found.status,
+        credential_id=found.key_id,
     )
 
 
@@ -69,19 +92,25 @@ def identity_from_access_token(request, token: str) -> Identity | None:
         claims = tokens.decode(request.app_settings, token, tokens.ACCESS)
     except tokens.TokenError:
         return None
-    row = request.dbsession.execute(
-        sa.select(Merchant.status, Merchant.password_changed_at).where(
-            Merchant.id == claims.subject
-        )
-    ).first()
-    if row is None:
-        return None
-    if claims.password_stamp != tokens.password_stamp(row.password_changed_at):
+    cache = request.registry.auth_cache
+    found = cache.merchant(claims.subject)
+    if found is None:
+        generation = cache.generation
+        row = request.dbsession.execute(
+            sa.select(Merchant.status, Merchant.password_changed_at).where(
+                Merchant.id == claims.subject
+            )
+        ).first()
+        if row is None:
+            return None
+        found = MerchantAuth(status=str(row.status), password_changed_at=row.password_changed_at)
+        cache.store_merchant(claims.subject, found, generation)
+    if claims.password_stamp != tokens.password_stamp(found.password_changed_at):
         return None  # issued before the last password change
     return Identity(
         kind=CredentialKind.ACCESS_TOKEN,
         merchant_id=claims.subject,
-        merchant_status=str(row.status),
+        merchant_status=found.status,
         credential_id=claims.jti,
     )
 
@@ -135,6 +164,8 @@ class PayportalSecurityPolicy:
 def includeme(config):
     policy = PayportalSecurityPolicy()
     config.registry.security_policy_impl = policy
+    settings = config.registry.payportal_settings
+    config.registry.auth_cache = AuthCache(settings.database_url, settings.auth_cache_seconds)
     config.set_security_policy(policy)
     # a view without an explicit permission is closed, never open by accident
     config.set_default_permission(CLOSED)

@@ -22,6 +22,7 @@ from payportal.errors import AuthenticationFailed, Conflict, NotFound, Validatio
 from payportal.events.services import append_event
 from payportal.merchants import mail, throttle
 from payportal.merchants.audit import record_audit
+from payportal.merchants.authcache import forget_after_commit
 from payportal.merchants.credentials import (
     RecordedFailure,
     lock_merchant,
@@ -240,6 +241,7 @@ def _set_password(session, settings, merchant: Merchant, new_password: str, acto
     merchant.updated_by = actor
     revoke_all_refresh_tokens(session, merchant.id)
     session.flush()
+    forget_after_commit(session, merchant.id)
 
 
 def change_password(
@@ -359,6 +361,7 @@ def change_merchant_status(
     locked.status = new_status
     locked.updated_by = actor
     session.flush()
+    forget_after_commit(session, locked.id)
     entry = record_audit(
         session,
         merchant_id=locked.id,
