@@ -26,6 +26,39 @@ def process_cpu(pid: int, *, with_reaped_children: bool = False) -> float:
     return ticks / TICKS
 
 
+def _children_by_parent() -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(text.rpartition(")")[2].split()[1])
+        found.setdefault(parent, []).append(int(entry.name))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` (a server's worker processes), alive now."""
+    by_parent = _children_by_parent()
+    found, todo = [], list(by_parent.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(by_parent.get(child, []))
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    """A server process with its worker processes: their CPU seconds, the reaped ones' (a
+    worker that died and was replaced) included."""
+    return process_cpu(pid, with_reaped_children=True) + sum(
+        process_cpu(child, with_reaped_children=True) for child in descendants(pid)
+    )
+
+
 def postgres_cpu(postmaster_pid: int) -> float:
     """The postmaster with every backend it has reaped, plus the backends alive now."""
     total = process_cpu(postmaster_pid, with_reaped_children=True)
@@ -91,7 +124,8 @@ class CpuUse:
 
 
 class CpuMeter:
-    """Snapshot before a load, CpuUse after it."""
+    """Snapshot before a load, CpuUse after it. The server's CPU is its whole process tree's:
+    the supervisor and every worker process."""
 
     def __init__(self, server_pid: int, postmaster_pid: int | None):
         self.server_pid = server_pid
@@ -100,7 +134,8 @@ class CpuMeter:
 
     def _snapshot(self) -> tuple[float, ...]:
         db = postgres_cpu(self.postmaster_pid) if self.postmaster_pid else 0.0
-        return (time.perf_counter(), process_cpu(self.server_pid), db, own_cpu(), machine_busy())
+        server = tree_cpu(self.server_pid)
+        return (time.perf_counter(), server, db, own_cpu(), machine_busy())
 
     def stop(self) -> CpuUse:
         end = self._snapshot()
