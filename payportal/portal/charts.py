@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 
 @dataclass(frozen=True)
@@ -39,20 +39,17 @@ def bar_chart(
     top, bottom, left = 10, 24, 64
     plot_w, plot_h = width - left - 8, height - top - bottom
     ceiling = _nice_ceiling(max((p.value for p in points), default=0))
+    # plain f-strings: every text is escaped as Markup.format would, at a fraction of its cost
     parts = [
-        Markup('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">').format(
-            width, height, label
-        )
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}">'
     ]
     for fraction in (0, 0.5, 1):
         y = f"{top + plot_h * (1 - fraction):.1f}"
         parts.append(
-            Markup(
-                '<line class="gridline" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-                '<text class="axis-label" x="{}" y="{:.1f}" text-anchor="end">{}</text>'
-            ).format(
-                left, width - 8, y, y, left - 8, float(y) + 4, axis_format(int(ceiling * fraction))
-            )
+            f'<line class="gridline" x1="{left}" x2="{width - 8}" y1="{y}" y2="{y}"/>'
+            f'<text class="axis-label" x="{left - 8}" y="{float(y) + 4:.1f}" text-anchor="end">'
+            f"{escape(axis_format(int(ceiling * fraction)))}</text>"
         )
     count = max(len(points), 1)
     slot = plot_w / count
@@ -62,20 +59,17 @@ def bar_chart(
         bar_h = max(plot_h * point.value / ceiling, 0.0)
         x = left + index * slot + (slot - bar_w) / 2
         parts.append(
-            Markup(
-                '<rect class="bar" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" rx="2">'
-                "<title>{}</title></rect>"
-            ).format(x, top + plot_h - bar_h, bar_w, bar_h, point.title)
+            f'<rect class="bar" x="{x:.1f}" y="{top + plot_h - bar_h:.1f}" width="{bar_w:.1f}" '
+            f'height="{bar_h:.1f}" rx="2"><title>{escape(point.title)}</title></rect>'
         )
         # counted back from the newest bar, so today is always labelled and none overlap
         if (count - 1 - index) % label_every == 0:
             parts.append(
-                Markup(
-                    '<text class="axis-label" x="{:.1f}" y="{}" text-anchor="middle">{}</text>'
-                ).format(x + bar_w / 2, height - 6, point.label)
+                f'<text class="axis-label" x="{x + bar_w / 2:.1f}" y="{height - 6}" '
+                f'text-anchor="middle">{escape(point.label)}</text>'
             )
-    parts.append(Markup("</svg>"))
-    return Markup("").join(parts)
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text in it went through escape()
 
 
 def proportion_bar(value: int, total: int, tone: str) -> Markup:
