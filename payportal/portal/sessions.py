@@ -136,60 +136,82 @@ def revoke_merchant_sessions(session, merchant_id: uuid.UUID) -> int:
     return result.rowcount or 0
 
 
-def _valid(now: dt.datetime):
+def _valid_at():
+    """Not revoked, not expired, not idle (parameters now, idle_since = now - IDLE_TIMEOUT)."""
     return sa.and_(
         DashboardSession.revoked_at.is_(None),
-        DashboardSession.expires_at > now,
-        DashboardSession.last_seen_at > now - IDLE_TIMEOUT,
+        DashboardSession.expires_at > sa.bindparam("now"),
+        DashboardSession.last_seen_at > sa.bindparam("idle_since"),
     )
+
+
+# One query per page: the columns the pages need of the session and of its owner, built once.
+# Every page reads the row itself, so a revoked session (sign-out, password change) or a
+# deactivated operator is refused on the very next request, in every process.
+_OPERATOR_SESSION = (
+    sa.select(
+        DashboardSession.csrf_token,
+        DashboardSession.operator_id,
+        DashboardSession.last_seen_at,
+        Operator.name,
+        Operator.email,
+    )
+    .join(Operator, Operator.id == DashboardSession.operator_id)
+    .where(DashboardSession.digest == sa.bindparam("digest"), Operator.is_active, _valid_at())
+)
+_MERCHANT_SESSION = (
+    sa.select(
+        DashboardSession.csrf_token,
+        DashboardSession.merchant_id,
+        DashboardSession.last_seen_at,
+        Merchant.status,
+        Merchant.name,
+        Merchant.email,
+    )
+    .join(Merchant, Merchant.id == DashboardSession.merchant_id)
+    # a password change ends every browser session that began before it
+    .where(
+        DashboardSession.digest == sa.bindparam("digest"),
+        DashboardSession.created_at >= Merchant.password_changed_at,
+        _valid_at(),
+    )
+)
 
 
 def load_session(session, raw_id: str, realm: Realm) -> ActiveSession | None:
     """The valid session behind a cookie value, or None (unknown, expired, idle, revoked)."""
     now = utcnow()
     digest = session_digest(raw_id)
+    params = {"digest": digest, "now": now, "idle_since": now - IDLE_TIMEOUT}
     if realm is OPERATOR:
-        row = session.execute(
-            sa.select(DashboardSession, Operator.name, Operator.email)
-            .join(Operator, Operator.id == DashboardSession.operator_id)
-            .where(DashboardSession.digest == digest, Operator.is_active, _valid(now))
-        ).first()
+        row = session.execute(_OPERATOR_SESSION, params).first()
         if row is None:
             return None
         found = ActiveSession(
             digest=digest,
-            csrf_token=row[0].csrf_token,
+            csrf_token=row.csrf_token,
             realm=realm,
             merchant_id=None,
             merchant_status=None,
-            operator_id=row[0].operator_id,
+            operator_id=row.operator_id,
             display_name=row.name or row.email,
             email=row.email,
         )
     else:
-        row = session.execute(
-            sa.select(DashboardSession, Merchant.status, Merchant.name, Merchant.email)
-            .join(Merchant, Merchant.id == DashboardSession.merchant_id)
-            # a password change ends every browser session that began before it
-            .where(
-                DashboardSession.digest == digest,
-                DashboardSession.created_at >= Merchant.password_changed_at,
-                _valid(now),
-            )
-        ).first()
+        row = session.execute(_MERCHANT_SESSION, params).first()
         if row is None:
             return None
         found = ActiveSession(
             digest=digest,
-            csrf_token=row[0].csrf_token,
+            csrf_token=row.csrf_token,
             realm=realm,
-            merchant_id=row[0].merchant_id,
+            merchant_id=row.merchant_id,
             merchant_status=str(row.status),
             operator_id=None,
             display_name=row.name,
             email=row.email,
         )
-    if row[0].last_seen_at < now - TOUCH_RESOLUTION:
+    if row.last_seen_at < now - TOUCH_RESOLUTION:
         session.execute(
             sa.update(DashboardSession)
             .where(DashboardSession.digest == digest)
