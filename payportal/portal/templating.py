@@ -4,6 +4,7 @@ links and the one-line notices shown after a form succeeds."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
@@ -83,16 +84,33 @@ def humanize(value: object) -> str:
 
 
 def badge(status: object) -> Markup:
-    value = str(status)
+    return _badge(str(status))
+
+
+@lru_cache(maxsize=256)
+def _badge(value: str) -> Markup:
+    """A table shows the same few statuses on every row: each badge is rendered once."""
     tone = BADGE_TONES.get(value, "neutral")
     return Markup('<span class="badge badge--{}">{}</span>').format(tone, humanize(value))
 
 
+FACES = {"portal": "/dashboard", "admin": "/admin"}
+
+
+def application_url(request) -> str:
+    """request.application_url, worked out once per request: a page links dozens of times."""
+    try:
+        return request._portal_application_url
+    except AttributeError:
+        request._portal_application_url = request.application_url
+        return request._portal_application_url
+
+
 def url(request, face: str, *parts: object, **query: object) -> str:
     """/dashboard/<parts...>?query or /admin/...; None and '' query values are dropped."""
-    prefix = {"portal": "/dashboard", "admin": "/admin"}[face]
+    prefix = FACES[face]
     path = "/".join(str(p).strip("/") for p in parts if p not in (None, ""))
-    link = f"{request.application_url}{prefix}/{path}"
+    link = f"{application_url(request)}{prefix}/{path}"
     kept = {k: v for k, v in query.items() if v not in (None, "")}
     return f"{link}?{urlencode(kept)}" if kept else link
 
