@@ -190,6 +190,15 @@ class RequestTransactionEvents:
             sa.event.listen(factory, name, getattr(self, name))
 
 
+def mark_written(session: Session) -> None:
+    """After a Core INSERT/UPDATE/DELETE through a request's session: tell zope.sqlalchemy the
+    session wrote, or pyramid_tm ends the transaction with a silent ROLLBACK. Sessions without
+    a transaction manager (scripts, tests' own sessions) commit themselves: nothing to do."""
+    manager = _manager(session)
+    if manager is not None:
+        mark_changed(session, manager)
+
+
 def get_tm_session(session_factory: sessionmaker, transaction_manager, **kwargs) -> Session:
     """A session whose commit/rollback is driven by the given transaction manager (the
     factory must carry RequestTransactionEvents, as make_session_factory's do)."""

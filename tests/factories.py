@@ -94,14 +94,16 @@ def create_payment_method(session, keyring, merchant: Merchant, **body_fields):
 def create_payment(session, settings, merchant, *, status: str = "pending", **fields):
     """A payment of `merchant` initialized by the service, then walked to `status` through the
     state machine (refunded states by real refunds: partially_refunded refunds half)."""
+    from payportal.payments.models import Payment
     from payportal.payments.schemas import InitializePayment
     from payportal.payments.services import initialize_payment, refund_payment
     from payportal.payments.state import apply_transition
 
     data = InitializePayment(**{"amount": 10_000, "currency": "USD", **fields})
-    payment = initialize_payment(
+    created = initialize_payment(
         session, settings, merchant.id, data, actor="test", correlation_id=None
     )
+    payment = session.get(Payment, created.id)
     settled = {"completed", "partially_refunded", "refunded", "disputed"}
     if status != "pending":
         first = "completed" if status in settled else status

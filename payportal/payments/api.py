@@ -88,7 +88,7 @@ def initialize_payment_view(context, request, body: InitializePayment):
         correlation_id=request.correlation_id,
         source=SOURCE,
     )
-    return _envelope(request, payment)
+    return PaymentEnvelope(payment=payment)
 
 
 @api_view(

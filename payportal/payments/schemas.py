@@ -33,6 +33,10 @@ MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)] | StrictInt | StrictBool | None
 
 
+def checkout_url(public_url: str, reference: str) -> str:
+    return f"{public_url.rstrip('/')}/checkout/{reference}"
+
+
 def iso_z(value: dt.datetime | None) -> str | None:
     """ISO 8601 UTC with a Z, as the API contract shows every timestamp."""
     if value is None:
@@ -92,7 +96,7 @@ class PaymentOut(BaseModel):
             failure_reason=payment.failure_reason,
             fee=(payment.platform_fee or 0) + (payment.gateway_fee or 0),
             net_amount=payment.net_amount,
-            checkout_url=f"{public_url.rstrip('/')}/checkout/{payment.reference}",
+            checkout_url=checkout_url(public_url, payment.reference),
             expires_at=payment.expires_at,
             completed_at=payment.completed_at,
             created_at=payment.created_at,

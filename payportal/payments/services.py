@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import uuid
 
 import sqlalchemy as sa
 
-from payportal.db import utcnow
+from payportal.db import mark_written, utcnow
 from payportal.errors import ValidationFailed
 from payportal.events.models import OutboxEvent
-from payportal.events.services import append_event
+from payportal.events.services import _publish_after_commit as publish_after_commit
 from payportal.gateways.models import GatewayWebhook
 from payportal.pagination import keyset_page
 from payportal.payment_methods.models import PaymentMethod, PaymentMethodStatus
@@ -26,10 +27,11 @@ from payportal.payments.schemas import (
     EventEntry,
     InitializePayment,
     PaymentListQuery,
+    PaymentOut,
     RefundEntry,
     TransitionEntry,
     WebhookEntry,
-    payment_event_data,
+    checkout_url,
 )
 from payportal.payments.state import (
     InvalidTransition,
@@ -154,6 +156,34 @@ def check_payment_method(
     return method
 
 
+# The payment, its first transition and its payment.initiated event: one statement, one round
+# trip (the three rows commit together or not at all; the transition's foreign key is checked
+# at the end of the statement, when the payment exists). The values are all made here, so
+# nothing needs to be read back.
+INITIALIZE = sa.text(
+    """
+    WITH payment AS (
+        INSERT INTO payments (id, reference, merchant_id, payment_method_id, amount, currency,
+            status, gateway, description, customer_email, customer_name, customer_phone,
+            metadata, amount_refunded, platform_fee, gateway_fee, expires_at, version,
+            created_at, updated_at, created_by, updated_by)
+        VALUES (:id, :reference, :merchant_id, :payment_method_id, :amount, :currency,
+            'pending', CAST(:gateway AS payment_gateway), :description, :customer_email,
+            :customer_name, :customer_phone, CAST(:metadata AS jsonb), 0, 0, 0, :expires_at, 1,
+            :now, :now, :actor, :actor)
+    ), transition AS (
+        INSERT INTO payment_transitions (id, payment_id, merchant_id, from_status, to_status,
+            source, actor, created_at)
+        VALUES (:transition_id, :id, :merchant_id, NULL, 'pending', :source, :actor, :now)
+    )
+    INSERT INTO outbox_events (id, merchant_id, type, payment_id, data, correlation_id,
+        created_at, next_attempt_at)
+    VALUES (:event_id, :merchant_id, 'payment.initiated', :id, CAST(:event_data AS jsonb),
+        :correlation_id, :now, :now)
+    """
+)
+
+
 def initialize_payment(
     session,
     settings,
@@ -163,58 +193,68 @@ def initialize_payment(
     actor: str | None,
     correlation_id: str | None,
     source: str = "api",
-) -> Payment:
-    """A new pending payment, its first transition and its payment.initiated event."""
+) -> PaymentOut:
+    """A new pending payment, its first transition and its payment.initiated event; returns
+    the payment as the API shows it (the event carries the same)."""
     if data.amount > settings.max_payment_amount:
         raise _invalid("amount", f"must be at most {settings.max_payment_amount}")
     if data.payment_method_id is not None:
         check_payment_method(session, merchant_id, data.payment_method_id, data.currency)
     now = utcnow()
-    payment = Payment(
+    payment = PaymentOut(
         id=uuid.uuid4(),
         reference=new_reference("pay_"),
-        merchant_id=merchant_id,
-        payment_method_id=data.payment_method_id,
         amount=data.amount,
+        amount_refunded=0,
         currency=data.currency,
-        status=S.PENDING,
-        gateway=data.gateway,
+        status=S.PENDING.value,
+        gateway=str(data.gateway),
+        gateway_reference=None,
         description=data.description,
         customer_email=data.customer_email,
         customer_name=data.customer_name,
         customer_phone=data.customer_phone,
-        metadata_=dict(data.metadata),
-        amount_refunded=0,
-        platform_fee=0,
-        gateway_fee=0,
+        metadata=dict(data.metadata),
+        payment_method_id=data.payment_method_id,
+        failure_code=None,
+        failure_reason=None,
+        fee=0,
+        net_amount=None,
+        checkout_url=checkout_url(settings.public_url, ""),
         expires_at=now + dt.timedelta(seconds=settings.payment_ttl),
-        version=1,
+        completed_at=None,
         created_at=now,
         updated_at=now,
-        created_by=actor,
-        updated_by=actor,
     )
-    session.add(payment)
-    session.add(
-        PaymentTransition(
-            payment_id=payment.id,
-            merchant_id=merchant_id,
-            from_status=None,
-            to_status=S.PENDING,
-            source=source,
-            actor=actor,
-            created_at=now,
-        )
+    payment.checkout_url += payment.reference
+    event_id = uuid.uuid4()
+    session.execute(
+        INITIALIZE,
+        {
+            "id": payment.id,
+            "reference": payment.reference,
+            "merchant_id": merchant_id,
+            "payment_method_id": payment.payment_method_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "gateway": payment.gateway,
+            "description": payment.description,
+            "customer_email": payment.customer_email,
+            "customer_name": payment.customer_name,
+            "customer_phone": payment.customer_phone,
+            "metadata": json.dumps(payment.metadata),
+            "expires_at": payment.expires_at,
+            "now": now,
+            "actor": actor,
+            "transition_id": uuid.uuid4(),
+            "source": source,
+            "event_id": event_id,
+            "event_data": PaymentOut.__pydantic_serializer__.to_json(payment).decode(),
+            "correlation_id": correlation_id,
+        },
     )
-    append_event(
-        session,
-        merchant_id=merchant_id,
-        type="payment.initiated",
-        data=payment_event_data(payment, settings.public_url),
-        payment_id=payment.id,
-        correlation_id=correlation_id,
-    )
-    session.flush()
+    mark_written(session)
+    publish_after_commit(session, merchant_id, event_id)
     return payment
 
 
