@@ -89,7 +89,7 @@ def identity_from_api_key(request, key: str) -> Identity | None:
 
 def identity_from_access_token(request, token: str) -> Identity | None:
     try:
-        claims = tokens.decode(request.app_settings, token, tokens.ACCESS)
+        claims = tokens.decode_access(request.app_settings, token)
     except tokens.TokenError:
         return None
     cache = request.registry.auth_cache
