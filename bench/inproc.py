@@ -2,7 +2,8 @@
 
     python bench/inproc.py                       every path, 600 requests each
     python bench/inproc.py initialize get -n 2000
-    python bench/inproc.py webhook --profile     cProfile of one path, payportal's functions first
+    python bench/inproc.py webhook --profile     cProfile (CPU time) of one path
+    python bench/inproc.py floor_post floor_get  the floor app (../shared/bench), same database
 
 Not the benchmark (that is `make bench`, over HTTP, with the floor and pgbench beside it): this
 calls production.ini's WSGI app directly, one request at a time, and reports the process CPU
@@ -34,7 +35,21 @@ SERVER = os.environ.get(
     "INPROC_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 DB = "payportal_inproc"
-PATHS = ("initialize", "initialize_key", "get", "list", "webhook")
+PATHS = ("initialize", "initialize_key", "get", "list", "webhook", "floor_post", "floor_get")
+
+
+def floor_app(url: str):
+    """../shared/bench/floor_app.py on the same database (DATABASE_URL), its table created."""
+    import importlib.util
+
+    os.environ["DATABASE_URL"] = url
+
+    spec = importlib.util.spec_from_file_location("floor_app", scenarios.FLOOR_APP)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["floor_app"] = module
+    spec.loader.exec_module(module)
+    module.metadata.create_all(module.application.engine)
+    return module.application
 
 
 def build(url: str):
@@ -89,6 +104,24 @@ def requests_for(path: str, tenant, engine, settings, count: int, batch: str):
                 "/api/v1/payments?status=pending&limit=20",
                 headers={"Authorization": f"Bearer {tenant.jwt}"},
             )
+    elif path == "floor_post":
+        for n in range(count):
+            body = json.dumps(
+                {
+                    "reference": f"flr_{batch}_{n}",
+                    "merchant_id": str(tenant.merchant_id),
+                    "amount": 1050,
+                    "currency": "USD",
+                }
+            ).encode()
+            yield Request.blank(
+                "/pay", method="POST", body=body, headers={"Content-Type": "application/json"}
+            )
+    elif path == "floor_get":
+        if batch == "w":
+            scenarios.seed_floor(engine, 100)
+        for n in range(count):
+            yield Request.blank(f"/pay/flr_seed_{(n % 100) + 1}")
     elif path == "webhook":
         import hashlib
         import hmac
@@ -136,12 +169,17 @@ def main() -> int:
     app, settings = build(url)
     engine = sa.create_engine(url)
     tenant = scenarios.create_tenant(engine, settings, "inproc@example.com", with_key=True)
+    floor = None
     print(f"{'path':16} {'n':>6} {'cpu ms/req':>11} {'wall p50':>9} {'wall p99':>9}  statuses")
     for path in args.paths:
+        target = app
+        if path.startswith("floor"):
+            floor = floor or floor_app(url)
+            target = floor
         warm = list(requests_for(path, tenant, engine, settings, 100, "w"))
-        run(app, warm, False)
+        run(target, warm, False)
         reqs = list(requests_for(path, tenant, engine, settings, args.n, "m"))
-        cpu, walls, statuses, profiler = run(app, reqs, args.profile)
+        cpu, walls, statuses, profiler = run(target, reqs, args.profile)
         walls.sort()
         p50 = statistics.median(walls) * 1000
         p99 = walls[int(len(walls) * 0.99) - 1] * 1000

@@ -124,7 +124,7 @@ def list_payments_view(context, request, query: PaymentListQuery):
 def get_payment_view(context, request):
     """The payment as it is now; its timeline (`events`) tells how it got here.
     Another merchant's reference is 404."""
-    return _envelope(request, context.obj)
+    return _envelope(request, context.row)
 
 
 @api_view(

@@ -76,7 +76,8 @@ class PaymentOut(BaseModel):
         return iso_z(value)
 
     @classmethod
-    def from_payment(cls, payment: Payment, public_url: str) -> PaymentOut:
+    def from_payment(cls, payment: Payment | Any, public_url: str) -> PaymentOut:
+        """From the mapped Payment or a row of its columns."""
         return cls(
             id=payment.id,
             reference=payment.reference,
@@ -90,7 +91,10 @@ class PaymentOut(BaseModel):
             customer_email=payment.customer_email,
             customer_name=payment.customer_name,
             customer_phone=payment.customer_phone,
-            metadata=payment.metadata_ or {},
+            # the mapped object's attribute is metadata_ (Base.metadata is SQLAlchemy's); a
+            # row of columns (services.PAYMENT_ROW) names the column itself
+            metadata=(payment.metadata_ if isinstance(payment, Payment) else payment.metadata)
+            or {},
             payment_method_id=payment.payment_method_id,
             failure_code=payment.failure_code,
             failure_reason=payment.failure_reason,

@@ -184,6 +184,27 @@ INITIALIZE = sa.text(
 )
 
 
+# what PaymentOut.from_payment reads, as plain columns (Core: no identity map, no mapped objects)
+PAYMENT_ROW = (
+    sa.select(
+        *(
+            Payment.__table__.c[name]
+            for name in (
+                "id", "merchant_id", "reference", "amount", "amount_refunded", "currency",
+                "status", "gateway", "gateway_reference", "description", "customer_email",
+                "customer_name", "customer_phone", "metadata", "payment_method_id",
+                "failure_code", "failure_reason", "platform_fee", "gateway_fee", "net_amount",
+                "expires_at", "completed_at", "created_at", "updated_at",
+            )
+        )
+    )
+    .where(
+        Payment.__table__.c.merchant_id == sa.bindparam("merchant_id"),
+        Payment.__table__.c.reference == sa.bindparam("reference"),
+    )
+)  # fmt: skip
+
+
 def initialize_payment(
     session,
     settings,
@@ -326,6 +347,13 @@ def create_refund(
     )
     session.flush()
     return refund, payment
+
+
+def find_payment_row(session, merchant_id: uuid.UUID, reference: str):
+    """The merchant's payment as a row of the columns PaymentOut shows (and merchant_id)."""
+    return session.execute(
+        PAYMENT_ROW, {"merchant_id": merchant_id, "reference": reference}
+    ).one_or_none()
 
 
 def find_payment(session, merchant_id: uuid.UUID, reference: str) -> Payment | None:
