@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
+import zope.sqlalchemy
 
 from payportal.db import TRANSACTION_MANAGER_KEY, utcnow
 from payportal.events.models import OutboxEvent
@@ -32,6 +34,41 @@ EVENT_TYPES = (
 )
 
 
+# One outbox row as a plain INSERT (a row written once: no unit of work needed), with the
+# %(e_...)s parameters of event_params(); the payment state machine runs it as a CTE of the
+# transition's own statement.
+INSERT_EVENT_SQL = (
+    "INSERT INTO outbox_events (id, merchant_id, type, payment_id, data, correlation_id,"
+    " created_at, next_attempt_at, attempts) VALUES (%(e_id)s, %(e_merchant_id)s, %(e_type)s,"
+    " %(e_payment_id)s, %(e_data)s::jsonb, %(e_correlation_id)s, %(e_created_at)s,"
+    " %(e_created_at)s, 0)"
+)
+
+
+def event_params(
+    *,
+    event_id: uuid.UUID,
+    merchant_id: uuid.UUID,
+    type: str,
+    data_json: str,
+    payment_id: uuid.UUID | None,
+    correlation_id: str | None,
+    created_at: dt.datetime,
+) -> dict[str, Any]:
+    """INSERT_EVENT_SQL's parameters; `data_json` is the event's data as JSON text."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    return {
+        "e_id": event_id,
+        "e_merchant_id": merchant_id,
+        "e_type": type,
+        "e_payment_id": payment_id,
+        "e_data": data_json,
+        "e_correlation_id": correlation_id,
+        "e_created_at": created_at,
+    }
+
+
 def append_event(
     session,
     *,
@@ -44,9 +81,9 @@ def append_event(
     """Record an event in the caller's transaction: it exists exactly if the change commits.
 
     `data` is the object as the API shows it (JSON-ready). The event is published after commit.
+    The row is written at once; the event returned is not in the session (nothing to flush).
     """
-    if type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type!r}")
+    now = utcnow()
     event = OutboxEvent(
         id=uuid.uuid4(),
         merchant_id=merchant_id,
@@ -54,9 +91,24 @@ def append_event(
         payment_id=payment_id,
         data=data,
         correlation_id=correlation_id,
-        created_at=utcnow(),
+        created_at=now,
+        next_attempt_at=now,
+        attempts=0,
     )
-    session.add(event)
+    params = event_params(
+        event_id=event.id,
+        merchant_id=merchant_id,
+        type=type,
+        data_json=json.dumps(data),
+        payment_id=payment_id,
+        correlation_id=correlation_id,
+        created_at=now,
+    )
+    session.connection().exec_driver_sql(INSERT_EVENT_SQL, params)
+    manager = session.info.get(TRANSACTION_MANAGER_KEY)
+    if manager is not None:
+        # a plain statement: tell pyramid_tm the request wrote, or it would roll it back
+        zope.sqlalchemy.mark_changed(session, manager)
     _publish_after_commit(session, merchant_id, event.id)
     return event
 

@@ -2,18 +2,20 @@
 
 A verified delivery is first claimed in gateway_webhooks (INSERT ... ON CONFLICT DO NOTHING on
 (gateway, gateway_event_id)): a concurrent repeat waits on that row and then finds it taken, so
-only one request goes on to lock the payment and move it. An update that arrived before the
-state it needs is parked and applied by `apply_parked_webhooks` right after a later transition.
+only one request goes on to lock the payment and move it. The claim and the lock of the payment
+it names are one statement, and the move and the delivery's outcome another: a webhook that
+completes a payment costs two round trips. An update that arrived before the state it needs is
+parked and applied by `apply_parked_webhooks` right after a later transition.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-import zope.sqlalchemy
-from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from payportal.gateways.flutterwave import FLUTTERWAVE
 from payportal.gateways.generic import GENERIC
@@ -24,11 +26,17 @@ from payportal.gateways.updates import REFUND, GatewayUpdate
 from payportal.payments.models import Gateway, Payment, PaymentStatus, Refund
 from payportal.payments.services import REFUNDABLE, refund_payment
 from payportal.payments.state import (
+    PARKED_WEBHOOKS,
     InvalidTransition,
+    LockedPayment,
     apply_transition,
     can_transition,
     is_reachable,
     lock_payment,
+    lock_payment_row,
+    mark_changed,
+    payment_select_list,
+    run_statement,
 )
 
 SCHEMES = {scheme.name: scheme for scheme in (GENERIC, STRIPE, PAYSTACK, FLUTTERWAVE)}
@@ -138,13 +146,18 @@ def _refund_recorded(session, payment: Payment, gateway_refund_id: str) -> bool:
 def apply_update(
     session,
     settings,
-    payment: Payment,
+    payment: Payment | LockedPayment,
     update: GatewayUpdate,
     *,
     actor: str,
     correlation_id: str | None,
+    delivery: tuple[uuid.UUID, Decision] | None = None,
 ) -> None:
-    """Carry out an update `decide` judged applicable, through the state machine."""
+    """Carry out an update `decide` judged applicable, through the state machine.
+
+    `delivery`: the delivery row and its decision, recorded with the payment's id, in the
+    transition's own statement (refunds record it after, with a statement of its own).
+    """
     source = webhook_source(update.gateway)
     reason = update.failure_reason or f"{update.gateway} {update.event_type}"
     if update.action == REFUND:
@@ -159,6 +172,8 @@ def apply_update(
             correlation_id=correlation_id,
             gateway_refund_id=update.refund_id,
         )
+        if delivery is not None:
+            _record_outcome(session, delivery[0], delivery[1], payment)
         return
     target = PaymentStatus(update.action)
     changes: dict = {}
@@ -179,48 +194,95 @@ def apply_update(
         actor=actor,
         reason=reason,
         correlation_id=correlation_id,
+        also=None if delivery is None else _outcome_statement(delivery[0], delivery[1], payment),
         **changes,
     )
 
 
-def _claim_delivery(session, update: GatewayUpdate, payload) -> uuid.UUID | None:
-    """Record the delivery; None when (gateway, event id) was recorded before (a duplicate)."""
-    row_id = session.execute(
-        insert(GatewayWebhook)
-        .values(
-            id=uuid.uuid4(),
-            gateway=update.gateway,
-            gateway_event_id=update.event_id,
-            event_type=update.event_type,
-            signature_valid=True,
-            payload=payload,
-            reference=update.reference,
-            received_at=sa.func.clock_timestamp(),
-        )
-        .on_conflict_do_nothing(index_elements=["gateway", "gateway_event_id"])
-        .returning(GatewayWebhook.id)
-    ).scalar_one_or_none()
-    zope.sqlalchemy.mark_changed(session)
-    return row_id
+# the delivery claimed and, in the same statement, the payment it names locked (only when the
+# claim succeeded: a repeat of a delivery takes no lock); its row is (delivery id or nothing,
+# then the payment's columns, all NULL when no payment has the reference)
+_CLAIM_AND_LOCK = """
+WITH claim AS (
+    INSERT INTO gateway_webhooks
+        (id, gateway, gateway_event_id, event_type, signature_valid, payload, reference,
+         received_at)
+    VALUES (%(id)s, %(gateway)s, %(event_id)s, %(event_type)s, true, %(payload)s::jsonb,
+            %(reference)s, clock_timestamp())
+    ON CONFLICT (gateway, gateway_event_id) DO NOTHING
+    RETURNING id
+)
+SELECT claim.id, locked.* FROM claim LEFT JOIN LATERAL (
+    SELECT {columns} FROM payments
+    WHERE payments.reference = %(lock_reference)s AND claim.id IS NOT NULL
+    FOR UPDATE
+) AS locked ON true
+"""
+
+
+@functools.cache
+def _claim_and_lock_sql() -> str:
+    return _CLAIM_AND_LOCK.format(columns=payment_select_list())
+
+
+def _claim_delivery(
+    session, update: GatewayUpdate, payload: str, *, lock: bool = False
+) -> tuple[uuid.UUID | None, LockedPayment | None]:
+    """Record the delivery (`payload`: its JSON text); None when (gateway, event id) was
+    recorded before (a duplicate). With `lock`, also lock the payment of update.reference."""
+    params = {
+        "id": uuid.uuid4(),
+        "gateway": update.gateway,
+        "event_id": update.event_id,
+        "event_type": update.event_type,
+        # stored as the gateway sent it: PostgreSQL parses the text, numbers exact
+        "payload": payload,
+        "reference": update.reference,
+        "lock_reference": update.reference if lock else None,
+    }
+    row = run_statement(session, _claim_and_lock_sql(), params)
+    if row is None:
+        return None, None
+    mark_changed(session)
+    payment = LockedPayment(row[1:])
+    return row[0], (payment if payment.id is not None else None)
+
+
+_FINAL_OUTCOME = (
+    "UPDATE gateway_webhooks SET outcome = %(d_outcome)s, outcome_detail = %(d_detail)s,"
+    " target_status = %(d_target)s, processed_at = now()"
+)
+# a parked delivery is not processed yet
+_PARKED_OUTCOME = _FINAL_OUTCOME.replace("now()", "NULL")
+
+
+def _outcome_statement(
+    row_id: uuid.UUID, decision: Decision, payment: Payment | LockedPayment | None = None
+) -> tuple[str, dict]:
+    """The UPDATE recording a delivery's outcome (and its payment, when given)."""
+    sql = _PARKED_OUTCOME if decision.outcome is WebhookOutcome.PARKED else _FINAL_OUTCOME
+    params = {
+        "d_id": row_id,
+        "d_outcome": decision.outcome.value,
+        "d_detail": (decision.detail or None) and decision.detail[:DETAIL_MAX],
+        "d_target": decision.target.value if decision.target else None,
+    }
+    if payment is not None:
+        sql += ", payment_id = %(d_payment_id)s, merchant_id = %(d_merchant_id)s"
+        params["d_payment_id"] = payment.id
+        params["d_merchant_id"] = payment.merchant_id
+    return sql + " WHERE id = %(d_id)s", params
 
 
 def _record_outcome(
     session,
     row_id: uuid.UUID,
     decision: Decision,
-    payment: Payment | None = None,
+    payment: Payment | LockedPayment | None = None,
 ) -> None:
-    values: dict = {
-        "outcome": decision.outcome.value,
-        "outcome_detail": (decision.detail or None) and decision.detail[:DETAIL_MAX],
-        "target_status": decision.target.value if decision.target else None,
-        "processed_at": None if decision.outcome is WebhookOutcome.PARKED else sa.func.now(),
-    }
-    if payment is not None:
-        values["payment_id"] = payment.id
-        values["merchant_id"] = payment.merchant_id
-    session.execute(sa.update(GatewayWebhook).where(GatewayWebhook.id == row_id).values(**values))
-    zope.sqlalchemy.mark_changed(session)
+    sql, params = _outcome_statement(row_id, decision, payment)
+    run_statement(session, sql, params, fetch=False)
+    mark_changed(session)
 
 
 def find_payment_id(session, update: GatewayUpdate) -> uuid.UUID | None:
@@ -251,17 +313,18 @@ def receive_gateway_webhook(
     session, settings, update: GatewayUpdate, raw: bytes, *, correlation_id: str | None = None
 ) -> WebhookOutcome:
     """Record a verified delivery once and apply it (or park or ignore it); returns the outcome."""
-    # the payload is stored as the gateway sent it: PostgreSQL parses the text, numbers exact
-    payload = sa.cast(sa.literal(raw.decode("utf-8"), sa.Text), JSONB)
-    row_id = _claim_delivery(session, update, payload)
+    row_id, payment = _claim_delivery(session, update, raw.decode("utf-8"), lock=True)
     if row_id is None:
         return WebhookOutcome.DUPLICATE
-    payment_id = find_payment_id(session, update)
-    if payment_id is None:
+    if payment is None and update.reference is None:
+        # no reference of ours: the gateway's own id for the payment, then the lock
+        payment_id = find_payment_id(session, update)
+        if payment_id is not None:
+            payment = lock_payment_row(session, payment_id)
+    if payment is None:
         decision = Decision(WebhookOutcome.IGNORED, detail="no payment has this reference")
         _record_outcome(session, row_id, decision)
         return decision.outcome
-    payment = lock_payment(session, payment_id=payment_id)
     decision = decide(session, payment, update)
     if decision.outcome is WebhookOutcome.PROCESSED:
         apply_update(
@@ -271,17 +334,22 @@ def receive_gateway_webhook(
             update,
             actor=f"gateway:{update.gateway}",
             correlation_id=correlation_id,
+            delivery=(row_id, decision),
         )
-    _record_outcome(session, row_id, decision, payment)
+    else:
+        _record_outcome(session, row_id, decision, payment)
     return decision.outcome
 
 
-def apply_parked_webhooks(session, payment: Payment, transition, settings) -> None:
+def apply_parked_webhooks(session, payment: Payment | LockedPayment, transition, settings) -> None:
     """Transition listener: apply the payment's parked webhooks that the new state unlocks.
 
     In received order, again and again, since one applied update may unlock another. Parked
-    updates that can now never apply are recorded as ignored.
+    updates that can now never apply are recorded as ignored. The transition says whether the
+    payment had any parked (almost never): when it had none, there is nothing to look for.
     """
+    if not getattr(transition, PARKED_WEBHOOKS, True):
+        return
     busy = session.info.setdefault(_APPLYING_PARKED, set())
     if payment.id in busy:
         return  # our own application's transition: the loop below looks again anyway
@@ -293,7 +361,7 @@ def apply_parked_webhooks(session, payment: Payment, transition, settings) -> No
         busy.discard(payment.id)
 
 
-def _apply_next_parked(session, settings, payment: Payment) -> bool:
+def _apply_next_parked(session, settings, payment: Payment | LockedPayment) -> bool:
     """Apply the first parked webhook that can apply now; True if one did."""
     parked = session.execute(
         sa.select(
@@ -320,8 +388,8 @@ def _apply_next_parked(session, settings, payment: Payment) -> bool:
                 update,
                 actor=f"gateway:{update.gateway}",
                 correlation_id=None,
+                delivery=(row.id, decision),
             )
-            _record_outcome(session, row.id, decision)
             return True
         _record_outcome(session, row.id, decision)
     return False
@@ -368,7 +436,14 @@ def simulate_gateway_outcome(
         "gateway_reference": gateway_reference,
         "failure_reason": failure_reason,
     }
-    row_id = _claim_delivery(session, update, payload)
-    apply_update(session, settings, payment, update, actor=actor, correlation_id=correlation_id)
-    _record_outcome(session, row_id, decision, payment)
+    row_id, _ = _claim_delivery(session, update, json.dumps(payload))
+    apply_update(
+        session,
+        settings,
+        payment,
+        update,
+        actor=actor,
+        correlation_id=correlation_id,
+        delivery=(row_id, decision),
+    )
     return payment

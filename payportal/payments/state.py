@@ -2,24 +2,36 @@
 
 A transition locks the payment row, checks the table, stamps the phase timestamp, bumps
 `version`, records a payment_transitions row and appends the outbox event — all in the caller's
-transaction. Completing a payment fixes its fees; from then on `net_amount` is always
+transaction, in one statement (the UPDATE, both INSERTs and the look for parked webhooks are
+CTEs of one round trip). Completing a payment fixes its fees; from then on `net_amount` is always
 amount - fees - amount_refunded. Listeners registered with `on_transition` run right after, in
 the same transaction (gateways use it to apply webhooks that arrived early).
+
+The payment moved is either an ORM `Payment` (kept current without being marked dirty, so the
+unit of work does not write it again) or a `LockedPayment`, the same row read by a plain
+statement where a request only needs to look at a payment and move it once (gateway webhooks).
 """
 
 from __future__ import annotations
 
+import enum
+import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
+import zope.sqlalchemy
+from psycopg.types.json import Jsonb
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
-from payportal.db import utcnow
+from payportal.db import TRANSACTION_MANAGER_KEY, utcnow
 from payportal.errors import Conflict, NotFound, ValidationFailed
-from payportal.events.services import append_event
+from payportal.events.services import INSERT_EVENT_SQL, _publish_after_commit, event_params
 from payportal.money import platform_fee
 from payportal.payments.models import Payment, PaymentStatus, PaymentTransition
-from payportal.payments.schemas import payment_event_data
+from payportal.payments.schemas import PaymentOut
 
 S = PaymentStatus
 
@@ -59,6 +71,11 @@ EVENT_TYPE = {
     S.REFUNDED: "payment.refunded",
     S.DISPUTED: "payment.disputed",
 }
+
+# set on the transition apply_transition returns: whether, as the transition was written, the
+# payment had gateway webhooks parked for it (a delivery is only ever parked while its payment
+# is locked, and the payment is locked here, so the answer cannot change before commit)
+PARKED_WEBHOOKS = "parked_webhooks"
 
 
 class InvalidTransition(Conflict):
@@ -106,6 +123,68 @@ def is_reachable(current: PaymentStatus, target: PaymentStatus) -> bool:
     return False
 
 
+def mark_changed(session) -> None:
+    """Tell pyramid_tm that a plain statement wrote (else it rolls the request back); sessions
+    without a transaction manager (commands, tests) commit themselves and are left alone."""
+    manager = session.info.get(TRANSACTION_MANAGER_KEY)
+    if manager is not None:
+        zope.sqlalchemy.mark_changed(session, manager)
+
+
+def run_statement(session, sql: str, params: dict[str, Any], *, fetch: bool = True):
+    """Run one statement on the session's connection straight through psycopg; its first row
+    (None when it has none) when `fetch`.
+
+    For the few statements a webhook or a transition sends: SQLAlchemy builds a cursor
+    description and result metadata on every execution of a plain statement, which for a
+    payment's 33 columns costs several times what psycopg does. Errors come out exactly as from
+    any other statement (SQLAlchemy's exception, a lost connection invalidated), so retries on
+    serialization failures and the 503 of an unreachable database still hold.
+    """
+    connection = session.connection()
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if fetch else None
+    except Exception as exc:
+        connection._handle_dbapi_exception(exc, sql, params, cursor, None)
+    finally:
+        cursor.close()
+
+
+@functools.cache
+def payment_columns() -> tuple[tuple[str, str], ...]:
+    """(column name, Payment attribute) of every column, in the table's order."""
+    mapper = sa.inspect(Payment)
+    return tuple(
+        (column.name, mapper.get_property_by_column(column).key)
+        for column in Payment.__table__.columns
+    )
+
+
+@functools.cache
+def _column_of() -> dict[str, str]:
+    return {key: name for name, key in payment_columns()}
+
+
+@functools.cache
+def payment_select_list() -> str:
+    """The payments columns LockedPayment is made of, for a statement's SELECT list."""
+    return ", ".join(f'payments."{name}"' for name, _key in payment_columns())
+
+
+class LockedPayment:
+    """A payments row (every column, under Payment's attribute names) read by a plain
+    SELECT ... FOR UPDATE: what deciding on a payment and moving it needs, without the ORM's
+    identity map, instrumentation and unit of work. `apply_transition` keeps it current."""
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.__dict__.update(zip([key for _name, key in payment_columns()], row, strict=True))
+
+    def __repr__(self) -> str:
+        return f"<LockedPayment {self.reference} {self.status}>"
+
+
 def lock_payment(
     session,
     *,
@@ -127,9 +206,53 @@ def lock_payment(
     return payment
 
 
+def lock_payment_row(session, payment_id: uuid.UUID) -> LockedPayment | None:
+    """SELECT ... FOR UPDATE one payment by id, as a LockedPayment (None: there is none)."""
+    row = run_statement(
+        session,
+        # the columns are the table's own names, never input
+        f"SELECT {payment_select_list()} FROM payments WHERE id = %(id)s FOR UPDATE",  # noqa: S608
+        {"id": payment_id},
+    )
+    return None if row is None else LockedPayment(row)
+
+
+@functools.cache
+def _transition_sql(columns: tuple[str, ...], also: str | None) -> str:
+    # composed of the table's own column names and constant SQL, never of input
+    sets = ", ".join(f'"{column}" = %(c_{column})s' for column in columns)
+    ctes = [
+        f"moved AS (UPDATE payments SET {sets} WHERE id = %(t_payment_id)s RETURNING 1)",  # noqa: S608
+        "step AS (INSERT INTO payment_transitions (id, payment_id, merchant_id, from_status,"
+        " to_status, source, actor, reason, created_at) VALUES (%(t_id)s, %(t_payment_id)s,"
+        " %(t_merchant_id)s, %(t_from)s, %(t_to)s, %(t_source)s, %(t_actor)s, %(t_reason)s,"
+        " %(t_created_at)s))",
+        f"event AS ({INSERT_EVENT_SQL})",
+    ]
+    if also is not None:
+        ctes.append(f"also AS ({also})")
+    # the look for parked webhooks is gateways' business, but asked here it costs no round
+    # trip; this statement runs with the payment already locked, so its snapshot holds every
+    # delivery ever parked for it (parking happens only under that lock)
+    ctes_sql = ", ".join(ctes)
+    return (
+        f"WITH {ctes_sql} SELECT (SELECT count(*) FROM moved),"  # noqa: S608
+        " EXISTS (SELECT 1 FROM gateway_webhooks"
+        " WHERE payment_id = %(t_payment_id)s AND outcome = 'parked')"
+    )
+
+
+def _parameter(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict | list):
+        return Jsonb(value)
+    return value
+
+
 def apply_transition(
     session,
-    payment: Payment,
+    payment: Payment | LockedPayment,
     target: PaymentStatus | str,
     *,
     source: str,
@@ -137,12 +260,15 @@ def apply_transition(
     actor: str | None = None,
     reason: str | None = None,
     correlation_id: str | None = None,
+    also: tuple[str, dict[str, Any]] | None = None,
     **changes,
 ) -> PaymentTransition:
     """Move a payment (already locked by `lock_payment`) to `target`, or raise InvalidTransition.
 
     `changes` are column values set together with the status (gateway_reference, failure_code,
-    failure_reason, amount_refunded, gateway_fee, net_amount, ...).
+    failure_reason, amount_refunded, gateway_fee, net_amount, ...). `also`: one more
+    data-modifying statement (SQL with %(d_...)s parameters, and those parameters) to run in
+    the transition's round trip, e.g. recording what caused it.
     """
     target = PaymentStatus(target)
     current = PaymentStatus(payment.status)
@@ -154,30 +280,51 @@ def apply_transition(
             "gateway_fee must be between 0 and the payment amount",
             details=[{"field": "gateway_fee", "message": "out of range"}],
         )
+    column_of = _column_of()
+    unknown = changes.keys() - column_of.keys()
+    if unknown:
+        raise TypeError(f"payments has no column for {sorted(unknown)}")
     now = utcnow()
-    for column, value in changes.items():
-        setattr(payment, column, value)
-    payment.status = target
+    values: dict[str, Any] = dict(changes)
+    values["status"] = target
+
+    def after(key: str) -> Any:
+        return values[key] if key in values else getattr(payment, key)
+
     if target is S.COMPLETED:
-        payment.platform_fee = platform_fee(
-            payment.amount,
+        values["platform_fee"] = platform_fee(
+            after("amount"),
             payment.currency,
             settings.platform_fee_percent,
             settings.platform_fee_fixed,
         )
-        payment.gateway_fee = payment.gateway_fee or 0
+        values["gateway_fee"] = after("gateway_fee") or 0
     if target in SETTLED:
         # derived on every settled transition, so refunds can never let it drift
-        payment.net_amount = (
-            payment.amount - payment.platform_fee - payment.gateway_fee - payment.amount_refunded
+        values["net_amount"] = (
+            after("amount")
+            - after("platform_fee")
+            - after("gateway_fee")
+            - after("amount_refunded")
         )
     column = PHASE_COLUMN.get(target)
     if column is not None:
-        setattr(payment, column, now)
-    payment.version = payment.version + 1
-    payment.updated_at = now
-    payment.updated_by = actor
+        values[column] = now
+    values["version"] = payment.version + 1
+    values["updated_at"] = now
+    values["updated_by"] = actor
+
+    # what the ORM still holds for this transaction goes first (a no-op when it holds nothing)
+    session.flush()
+    orm_state = getattr(payment, "_sa_instance_state", None)
+    for key, value in values.items():
+        if orm_state is not None:
+            set_committed_value(payment, key, value)
+        else:
+            setattr(payment, key, value)
+
     transition = PaymentTransition(
+        id=uuid.uuid4(),
         payment_id=payment.id,
         merchant_id=payment.merchant_id,
         from_status=current,
@@ -187,16 +334,42 @@ def apply_transition(
         reason=reason,
         created_at=now,
     )
-    session.add(transition)
-    append_event(
-        session,
-        merchant_id=payment.merchant_id,
-        type=EVENT_TYPE[target],
-        data=payment_event_data(payment, settings.public_url),
-        payment_id=payment.id,
-        correlation_id=correlation_id,
+    event_id = uuid.uuid4()
+    columns = tuple(sorted(column_of[key] for key in values))
+    params = {f"c_{column_of[key]}": _parameter(value) for key, value in values.items()}
+    params.update(
+        t_id=transition.id,
+        t_payment_id=payment.id,
+        t_merchant_id=payment.merchant_id,
+        t_from=current.value,
+        t_to=target.value,
+        t_source=source,
+        t_actor=actor,
+        t_reason=reason,
+        t_created_at=now,
     )
-    session.flush()
+    params.update(
+        event_params(
+            event_id=event_id,
+            merchant_id=payment.merchant_id,
+            type=EVENT_TYPE[target],
+            # payment_event_data(payment), serialized straight to JSON text
+            data_json=PaymentOut.from_payment(payment, settings.public_url).model_dump_json(),
+            payment_id=payment.id,
+            correlation_id=correlation_id,
+            created_at=now,
+        )
+    )
+    also_sql = None
+    if also is not None:
+        also_sql, also_params = also
+        params.update(also_params)
+    moved, parked = run_statement(session, _transition_sql(columns, also_sql), params)
+    mark_changed(session)
+    if moved != 1:
+        raise StaleDataError(f"the transition of payment {payment.id} updated {moved} rows")
+    _publish_after_commit(session, payment.merchant_id, event_id)
+    setattr(transition, PARKED_WEBHOOKS, parked)
     for listener in list(_listeners):
         listener(session, payment, transition, settings)
     return transition
