@@ -181,6 +181,12 @@ class LockedPayment:
     def __init__(self, row: Sequence[Any]) -> None:
         self.__dict__.update(zip([key for _name, key in payment_columns()], row, strict=True))
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The column's own name too, as a row of payments columns has it (PaymentOut reads
+        `metadata` from anything that is not a mapped Payment)."""
+        return self.metadata_
+
     def __repr__(self) -> str:
         return f"<LockedPayment {self.reference} {self.status}>"
 
