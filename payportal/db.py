@@ -102,13 +102,14 @@ def make_engine(
     read_only: bool = False,
     **kwargs,
 ) -> sa.Engine:
-    options = []
+    # timestamps come back in UTC whatever the server's default, as the API writes them
+    options = ["-c TimeZone=UTC"]
     if statement_timeout_ms:
         options.append(f"-c statement_timeout={statement_timeout_ms}")
     if read_only:
         # a replica session can never write, even by mistake
         options.append("-c default_transaction_read_only=on")
-    connect_args = {"options": " ".join(options)} if options else {}
+    connect_args = {"options": " ".join(options)}
     return sa.create_engine(
         url,
         pool_size=pool_size,

@@ -107,7 +107,7 @@ def list_payments_view(context, request, query: PaymentListQuery):
     )
     public_url = request.app_settings.public_url
     return PaymentList(
-        data=[PaymentOut.from_payment(p, public_url) for p in payments],
+        data=[PaymentOut.from_row(p, public_url) for p in payments],
         has_more=has_more,
         next_cursor=next_cursor,
     )
@@ -124,7 +124,9 @@ def list_payments_view(context, request, query: PaymentListQuery):
 def get_payment_view(context, request):
     """The payment as it is now; its timeline (`events`) tells how it got here.
     Another merchant's reference is 404."""
-    return _envelope(request, context.row)
+    return PaymentEnvelope(
+        payment=PaymentOut.from_row(context.row, request.app_settings.public_url)
+    )
 
 
 @api_view(

@@ -71,13 +71,22 @@ class PaymentOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
-    @field_serializer("expires_at", "completed_at", "created_at", "updated_at")
-    def _timestamps(self, value: dt.datetime | None) -> str | None:
-        return iso_z(value)
+    # Timestamps serialize as pydantic does UTC datetimes, "2025-05-01T12:00:00Z" (iso_z's
+    # format, without a Python call per field): every session runs with TimeZone=UTC
+    # (payportal.db.make_engine) and the application makes its own times with utcnow().
 
     @classmethod
-    def from_payment(cls, payment: Payment | Any, public_url: str) -> PaymentOut:
-        """From the mapped Payment or a row of its columns."""
+    def from_row(cls, row, public_url: str) -> PaymentOut:
+        """From a row of services.PAYMENT_COLUMNS."""
+        values = row._asdict()
+        values.pop("merchant_id", None)
+        values["fee"] = (values.pop("platform_fee") or 0) + (values.pop("gateway_fee") or 0)
+        values["metadata"] = values["metadata"] or {}
+        values["checkout_url"] = checkout_url(public_url, values["reference"])
+        return cls.model_validate(values)
+
+    @classmethod
+    def from_payment(cls, payment: Payment, public_url: str) -> PaymentOut:
         return cls(
             id=payment.id,
             reference=payment.reference,

@@ -185,24 +185,20 @@ INITIALIZE = sa.text(
 
 
 # what PaymentOut.from_payment reads, as plain columns (Core: no identity map, no mapped objects)
-PAYMENT_ROW = (
-    sa.select(
-        *(
-            Payment.__table__.c[name]
-            for name in (
-                "id", "merchant_id", "reference", "amount", "amount_refunded", "currency",
-                "status", "gateway", "gateway_reference", "description", "customer_email",
-                "customer_name", "customer_phone", "metadata", "payment_method_id",
-                "failure_code", "failure_reason", "platform_fee", "gateway_fee", "net_amount",
-                "expires_at", "completed_at", "created_at", "updated_at",
-            )
-        )
-    )
-    .where(
-        Payment.__table__.c.merchant_id == sa.bindparam("merchant_id"),
-        Payment.__table__.c.reference == sa.bindparam("reference"),
+PAYMENT_COLUMNS = tuple(
+    Payment.__table__.c[name]
+    for name in (
+        "id", "merchant_id", "reference", "amount", "amount_refunded", "currency", "status",
+        "gateway", "gateway_reference", "description", "customer_email", "customer_name",
+        "customer_phone", "metadata", "payment_method_id", "failure_code", "failure_reason",
+        "platform_fee", "gateway_fee", "net_amount", "expires_at", "completed_at", "created_at",
+        "updated_at",
     )
 )  # fmt: skip
+PAYMENT_ROW = sa.select(*PAYMENT_COLUMNS).where(
+    Payment.__table__.c.merchant_id == sa.bindparam("merchant_id"),
+    Payment.__table__.c.reference == sa.bindparam("reference"),
+)
 
 
 def initialize_payment(
@@ -395,9 +391,9 @@ def payment_list_statement(merchant_id: uuid.UUID, query: PaymentListQuery) -> s
 def list_payments(
     session, merchant_id: uuid.UUID, query: PaymentListQuery
 ) -> tuple[list[Payment], bool, str | None]:
-    return keyset_page(
-        session, payment_list_statement(merchant_id, query), Payment, query.limit, query.cursor
-    )
+    """One page as rows of PAYMENT_COLUMNS."""
+    stmt = payment_list_statement(merchant_id, query).with_only_columns(*PAYMENT_COLUMNS)
+    return keyset_page(session, stmt, Payment, query.limit, query.cursor, scalars=False)
 
 
 def payment_timeline(session, payment: Payment) -> list:

@@ -171,3 +171,17 @@ def test_reserved_names_do_not_query_payments_by_reference(testapp, connection, 
         sa.event.remove(connection, "before_cursor_execute", record)
     lookups = [s for s in statements if "payments.reference =" in s]
     assert lookups == []
+
+
+def test_timestamps_are_utc_with_z_whatever_the_servers_time_zone(testapp, wsgi_app, merchant):
+    """Sessions run with TimeZone=UTC (make_engine), so PaymentOut needs no per-field work."""
+    _m, headers = merchant
+    created = initialize(testapp, headers).json["payment"]
+    got = testapp.get(f"{API}/{created['reference']}", headers=headers).json["payment"]
+    listed = testapp.get(API, headers=headers).json["data"][0]
+    for payment in (created, got, listed):
+        for field in ("created_at", "updated_at", "expires_at"):
+            assert payment[field].endswith("Z"), payment[field]
+            dt.datetime.fromisoformat(payment[field])
+    with wsgi_app.registry.dbengine.connect() as conn:
+        assert conn.scalar(sa.text("SHOW TimeZone")) == "UTC"
