@@ -10,6 +10,7 @@ thousands of payments in the period costs a few thousand rollup rows, not a scan
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from babel.numbers import format_compact_currency
 from pyramid.view import view_config
@@ -31,8 +32,10 @@ DEFAULT_RANGE = "30d"
 LATEST = 8
 
 
+@lru_cache(maxsize=1024)
 def compact_money(minor: int, currency: str) -> str:
-    """'$1.2K' for chart axes, where full amounts would not fit."""
+    """'$1.2K' for chart axes, where full amounts would not fit (the axes' round values recur:
+    each is worked out by Babel once)."""
     return format_compact_currency(
         to_major(minor, currency), currency, locale="en_US", fraction_digits=1
     )

@@ -8,7 +8,7 @@ import random
 import pytest
 from markupsafe import Markup
 
-from payportal.portal.charts import BarPoint, _nice_ceiling, bar_chart
+from payportal.portal.charts import BarPoint, _nice_ceiling, bar_chart, proportion_bar
 
 
 def markup_format_chart(points, *, label, axis_format=str, width=720, height=200) -> Markup:
@@ -88,3 +88,22 @@ def test_text_in_the_chart_is_escaped():
     chart = bar_chart([BarPoint(label="<b>", value=5, title="<i>&")], label='"x"')
     assert "<b>" not in chart and "<i>" not in chart
     assert "&lt;b&gt;" in chart and "&lt;i&gt;&amp;" in chart and "&#34;x&#34;" in chart
+
+
+def markup_format_proportion_bar(value: int, total: int, tone: str) -> Markup:
+    share = 0.0 if total <= 0 else min(value / total, 1.0)
+    return Markup(
+        '<svg viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">'
+        '<rect class="track" x="0" y="0" width="100" height="10" rx="5"/>'
+        '<rect class="fill--{}" x="0" y="0" width="{:.2f}" height="10" rx="5"/></svg>'
+    ).format(tone, share * 100)
+
+
+@pytest.mark.parametrize(
+    ("value", "total", "tone"),
+    [(0, 0, "success"), (1, 3, "warning"), (7, 7, "danger"), (9, 4, "info"), (1, 8, '<x"&>')],
+)
+def test_the_proportion_bar_is_what_markup_format_renders(value, total, tone):
+    built = proportion_bar(value, total, tone)
+    assert isinstance(built, Markup)
+    assert built == markup_format_proportion_bar(value, total, tone)
