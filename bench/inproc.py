@@ -9,7 +9,8 @@ Not the benchmark (that is `make bench`, over HTTP, with the floor and pgbench b
 calls production.ini's WSGI app directly, one request at a time, and reports the process CPU
 per request (time.process_time) and wall time, so a change's effect shows within seconds and
 without the noise of a loaded machine. The database is INPROC_DATABASE_URL's server (default
-the local PostgreSQL on 127.0.0.1:5432), in a scratch database dropped and migrated each run.
+the local PostgreSQL on 127.0.0.1:5432), in a scratch database (INPROC_DATABASE, default
+payportal_inproc) dropped and migrated each run.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from webob import Request
 SERVER = os.environ.get(
     "INPROC_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DB = "payportal_inproc"
+DB = os.environ.get("INPROC_DATABASE", "payportal_inproc")
 PATHS = ("initialize", "initialize_key", "get", "list", "webhook", "floor_post", "floor_get")
 
 
