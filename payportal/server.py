@@ -6,7 +6,8 @@ waitress's own, except:
 - `shutdown_grace` (seconds, default 25) bounds the wait for in-flight requests;
 - `workers` (default 1). With 1, waitress runs in this process, as it always did. With N > 1
   this process binds the listening socket(s) once, forks N workers that each run waitress's loop
-  (with `threads` threads) on the inherited sockets, and supervises them: SIGTERM or SIGINT is
+  (with `threads` threads) on the inherited sockets, a new connection going to a worker with
+  the fewest open connections (AcceptBalance), and supervises them: SIGTERM or SIGINT is
   passed on to every worker, which stops accepting, finishes what is in flight (up to
   `shutdown_grace`), runs the shutdown hooks and exits; a worker that dies unexpectedly is
   started again after a backoff (0.5 s, doubling while workers keep dying young, up to 30 s);
@@ -25,6 +26,7 @@ import _thread
 import contextlib
 import ctypes
 import logging
+import mmap
 import os
 import select
 import shutil
@@ -36,6 +38,7 @@ import time
 from dataclasses import dataclass
 
 import waitress
+from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
@@ -91,11 +94,12 @@ def run_after_fork_hooks(app) -> None:
 
 
 def install_graceful_shutdown(
-    server, app, grace: float, *, sigint_drains: bool = False
+    server, app, grace: float, *, sigint_drains: bool = False, on_stop=None
 ) -> threading.Event:
     """Returns an event set once the shutdown hooks have run. With `sigint_drains` (the workers
     of a supervisor) SIGINT drains like SIGTERM: a terminal's Ctrl-C reaches the whole process
-    group, the supervisor passes it on too, and neither may cut requests short."""
+    group, the supervisor passes it on too, and neither may cut requests short. `on_stop` is
+    called (in the signal handler) when the stop begins."""
     stopping = threading.Event()
     hooks_done = threading.Event()
 
@@ -121,6 +125,8 @@ def install_graceful_shutdown(
         if stopping.is_set():
             return
         stopping.set()
+        if on_stop is not None:
+            on_stop()
         name = signal.Signals(signum).name
         log.info("%s: no new connections; finishing requests in flight", name)
         for listener in _listeners(server):
@@ -226,6 +232,100 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+class AcceptBalance:
+    """Which worker accepts the next connection: one with the fewest open connections.
+
+    The workers share one listening socket and the kernel wakes them all for a connection: the
+    one on a core at that moment takes it, and on a busy machine that is often the same worker for
+    a whole burst (16 keep-alive connections split 15-1 about as often as 8-8), leaving a core
+    idle for as long as those connections live. So whenever waitress asks a worker's listener
+    whether to accept (every turn of its loop, at least once a second), the worker writes its
+    count of connections to memory shared with the others and steps aside while another one
+    holds fewer; if that one is not listening (it stepped aside itself a moment ago), it is woken
+    through its pipe, turns its loop and listens again. A worker that stops accepting (a drain, its
+    connection_limit, an exit: its slot is cleared) wakes the ones waiting on it, and one that has
+    not turned its loop for STALE seconds is not deferred to."""
+
+    STALE = 3.0
+    FIELDS = 3  # per slot: open connections, when it last turned its loop, listening (1/0)
+
+    def __init__(self, slots: int):
+        self.slots = slots
+        self._shared = mmap.mmap(-1, 8 * self.FIELDS * slots)  # anonymous, shared across fork
+        self._values = memoryview(self._shared).cast("d")
+        self._pipes = [os.pipe() for _ in range(slots)]
+        for read_end, write_end in self._pipes:
+            os.set_blocking(read_end, False)
+            os.set_blocking(write_end, False)
+
+    def clear(self, slot: int) -> None:
+        """Worker `slot` accepts nothing now: nobody waits on it, those who did are woken."""
+        base = self.FIELDS * slot
+        if self._values[base + 1]:
+            self._values[base + 1] = self._values[base + 2] = 0.0
+            self._wake_waiting(slot)
+
+    def _wake(self, slot: int) -> None:
+        with contextlib.suppress(OSError):  # a full pipe: it is being woken
+            os.write(self._pipes[slot][1], b"\0")
+
+    def _wake_waiting(self, cleared: int) -> None:
+        now = time.monotonic()
+        for other in range(self.slots):
+            at = self.FIELDS * other
+            fresh = now - self._values[at + 1] < self.STALE
+            if other != cleared and fresh and not self._values[at + 2]:
+                self._wake(other)
+
+    def accept(self, slot: int, connections: int) -> bool:
+        now = time.monotonic()
+        values = self._values
+        base = self.FIELDS * slot
+        values[base] = connections
+        values[base + 1] = now
+        listen = True
+        for other in range(self.slots):
+            at = self.FIELDS * other
+            if other == slot or now - values[at + 1] >= self.STALE:
+                continue
+            if values[at] < connections:
+                listen = False
+                if not values[at + 2]:
+                    self._wake(other)
+        values[base + 2] = 1.0 if listen else 0.0
+        return listen
+
+    def install(self, server, slot: int) -> None:
+        """In worker `slot`: wrap its listeners' readable() (waitress's answer: not stopping,
+        under connection_limit; then the balance's) and let its pipe wake its loop."""
+        socket_map = _socket_map(server)
+        for listener in _listeners(server):
+
+            def readable(waitress_readable=listener.readable):
+                if not waitress_readable():
+                    self.clear(slot)
+                    return False
+                # the map also holds the listener(s), the trigger and the pipe: alike everywhere
+                return self.accept(slot, len(socket_map))
+
+            listener.readable = readable
+        _Wakeup(self._pipes[slot][0], socket_map)
+
+
+class _Wakeup(wasyncore.file_dispatcher):
+    """A worker's end of its AcceptBalance pipe: reading it is all it takes (the loop turns)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def handle_read(self) -> None:
+        with contextlib.suppress(OSError):
+            self.recv(512)
+
+
 @dataclass
 class Worker:
     slot: int
@@ -251,6 +351,7 @@ class Supervisor:
         self.kill_at: float | None = None
         self.sockets: list[socket.socket] = []
         self.metrics_dir: str | None = None
+        self.balance = AcceptBalance(count)
         self._wake_read = self._wake_write = -1
 
     # -- the supervisor ---------------------------------------------------------------------
@@ -378,6 +479,7 @@ class Supervisor:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
+            self.balance.clear(worker.slot)
             how = self._describe(status)
             if self.stopping:
                 level = logging.INFO if os.waitstatus_to_exitcode(status) == 0 else logging.WARNING
@@ -421,7 +523,7 @@ class Supervisor:
     def _worker_main(self, slot: int) -> None:
         code = 1
         try:
-            code = self._work()
+            code = self._work(slot)
         except BaseException:
             log.exception("worker %d failed", slot)
         finally:
@@ -430,7 +532,7 @@ class Supervisor:
                     stream.flush()
             os._exit(code)
 
-    def _work(self) -> int:
+    def _work(self, slot: int) -> int:
         signal.set_wakeup_fd(-1)
         os.close(self._wake_read)
         os.close(self._wake_write)
@@ -438,7 +540,14 @@ class Supervisor:
         _die_with_parent(self.pid)
         run_after_fork_hooks(self.app)
         server = waitress.create_server(self.app, sockets=self.sockets, **self.worker_options)
-        hooks_done = install_graceful_shutdown(server, self.app, self.grace, sigint_drains=True)
+        self.balance.install(server, slot)
+        hooks_done = install_graceful_shutdown(
+            server,
+            self.app,
+            self.grace,
+            sigint_drains=True,
+            on_stop=lambda: self.balance.clear(slot),
+        )
 
         def unblock():
             # a stop that arrived since the fork is delivered now, to the handlers above
