@@ -107,6 +107,7 @@ def pgbench_phase(bench: Bench, url: str, tenant, event_data: str) -> dict[str, 
     engine = sa.create_engine(url)
     pending = scenarios.seed_pending(engine, tenant.merchant_id, "pgbench", 50_000)
     engine.dispose()
+    clients = 16
     variables = {
         "merchant_id": str(tenant.merchant_id),
         "actor": f"merchant:{tenant.merchant_id}",
@@ -115,6 +116,9 @@ def pgbench_phase(bench: Bench, url: str, tenant, event_data: str) -> dict[str, 
         "readable": 10_000,
         "gateway_actor": "gateway:paystack",
         "webhook_source": "webhook:paystack",
+        # webhook.sql: client c's k-th delivery is for pending payment c + 1 + k * clients
+        "clients": clients,
+        "step": 0,
     }
     rates = {}
     for script in ("payment_outbox", "initialize", "webhook", "get_payment"):
@@ -125,7 +129,7 @@ def pgbench_phase(bench: Bench, url: str, tenant, event_data: str) -> dict[str, 
         if bench.quiet_wait:
             wait_for_quiet(bench.quiet_wait)
         result = database.run_pgbench(
-            url, script, clients=16, seconds=bench.pgbench_seconds, variables=variables
+            url, script, clients=clients, seconds=bench.pgbench_seconds, variables=variables
         )
         bench.pgbench[script] = result.as_dict()
         rates[script] = result.tps
