@@ -11,36 +11,44 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from payportal.events.models import OutboxEvent
-from payportal.events.publisher import PublishOutcome, publish_claimed, sqs_client
+from payportal.events.publisher import (
+    CLAIMED_COLUMNS,
+    BatchSender,
+    PublishOutcome,
+    publish_claimed,
+)
 
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 100
 POLL_SECONDS = 1.0
+# a relay sends its claim's batches one after the other (more relays send more at once): it is
+# the catch-up path, and an SQS that just came back is not met with a burst from every relay
+RELAY_SENDERS = 1
 
 
-def claim_due_events(session, limit: int) -> list[OutboxEvent]:
+def claim_due_events(session, limit: int) -> list:
     """Lock the oldest unsent events whose time has come; rows another relay holds are skipped."""
     return list(
         session.execute(
-            sa.select(OutboxEvent)
+            sa.select(*CLAIMED_COLUMNS)
             .where(OutboxEvent.published_at.is_(None), OutboxEvent.next_attempt_at <= sa.func.now())
             .order_by(OutboxEvent.created_at, OutboxEvent.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-        ).scalars()
+        )
     )
 
 
 def relay_due_events(
-    session_factory, client, queue_url: str, *, limit: int = CLAIM_BATCH
+    session_factory, sender: BatchSender, queue_url: str, *, limit: int = CLAIM_BATCH
 ) -> tuple[int, PublishOutcome]:
     """One batch in one transaction: claim, send, mark. Returns (claimed, outcome)."""
     with session_factory() as session, session.begin():
         events = claim_due_events(session, limit)
         if not events:
             return 0, PublishOutcome()
-        return len(events), publish_claimed(session, client, queue_url, events)
+        return len(events), publish_claimed(session, sender, queue_url, events)
 
 
 class Relay:
@@ -54,6 +62,7 @@ class Relay:
         *,
         client=None,
         batch_size: int = CLAIM_BATCH,
+        senders: int = RELAY_SENDERS,
         sweep: Callable | None = None,
     ):
         self.session_factory = session_factory
@@ -61,7 +70,8 @@ class Relay:
         self.queue_url: str | None = settings.sqs_queue_url
         self.batch_size = batch_size
         self.sweep = sweep
-        self._client = client
+        # its client (boto3) is made on the first send: a relay without a queue never loads it
+        self.sender = BatchSender(settings, client=client, senders=senders)
         self._next_sweep = time.monotonic()
         self.sent = 0
         self.failed = 0
@@ -81,10 +91,8 @@ class Relay:
         self._sweep_if_due()
         if self.queue_url is None:
             return False
-        if self._client is None:
-            self._client = sqs_client(self.settings)
         claimed, outcome = relay_due_events(
-            self.session_factory, self._client, self.queue_url, limit=self.batch_size
+            self.session_factory, self.sender, self.queue_url, limit=self.batch_size
         )
         self.sent += len(outcome.sent)
         self.failed += len(outcome.failed)
