@@ -7,7 +7,7 @@ import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from zope.sqlalchemy.datamanager import STATUS_ACTIVE, ZopeStatus, join_transaction, mark_changed
+from zope.sqlalchemy.datamanager import STATUS_CHANGED, ZopeStatus, join_transaction, mark_changed
 
 # Stable constraint names, so Alembic revisions and `alembic check` agree across machines.
 NAMING_CONVENTION = {
@@ -142,17 +142,23 @@ class RequestTransactionEvents:
     session it is given; registering them on every request's new session cost ~8 % of a
     request. These do the same work, each reading the session's own manager (pyramid_tm's
     per-request explicit manager) from session.info; sessions without one are left alone.
+
+    Every request's transaction ends with COMMIT when the request succeeds, reads included
+    (zope.sqlalchemy's default ends unwritten ones by ROLLBACK). psycopg drops every prepared
+    statement of a connection on ROLLBACK and sends DEALLOCATE ALL: each GET would wipe the
+    statements the write paths had prepared on that connection. A failed request still rolls
+    back, and a Core write that forgot mark_written() can no longer vanish silently.
     """
 
     def after_begin(self, session, transaction, connection):
         manager = _manager(session)
         if manager is not None:
-            join_transaction(session, STATUS_ACTIVE, manager)
+            join_transaction(session, STATUS_CHANGED, manager)
 
     def after_attach(self, session, instance):
         manager = _manager(session)
         if manager is not None:
-            join_transaction(session, STATUS_ACTIVE, manager)
+            join_transaction(session, STATUS_CHANGED, manager)
 
     def after_flush(self, session, flush_context):
         manager = _manager(session)

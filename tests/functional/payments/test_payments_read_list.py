@@ -185,3 +185,38 @@ def test_timestamps_are_utc_with_z_whatever_the_servers_time_zone(testapp, wsgi_
             dt.datetime.fromisoformat(payment[field])
     with wsgi_app.registry.dbengine.connect() as conn:
         assert conn.scalar(sa.text("SHOW TimeZone")) == "UTC"
+
+
+def test_a_read_ends_with_commit_so_prepared_statements_survive(
+    live_testapp, wsgi_app, committed_db, settings
+):
+    """psycopg drops a connection's prepared statements on every ROLLBACK (and sends DEALLOCATE
+    ALL): reads end with COMMIT, as writes do (payportal.db.RequestTransactionEvents)."""
+    import psycopg
+    from sqlalchemy.orm import Session
+
+    from tests.factories import merchant_headers
+
+    with Session(committed_db, expire_on_commit=False) as session, session.begin():
+        _merchant, headers = merchant_headers(session, settings)
+    ends: list[str] = []
+
+    def on_reset(dbapi_connection, record, state):
+        # the pool rolls back what is left open; after a COMMIT psycopg sends nothing
+        if dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            ends.append("rollback on return to the pool")
+
+    listeners = [
+        (committed_db, "commit", lambda conn: ends.append("commit")),
+        (committed_db, "rollback", lambda conn: ends.append("rollback")),
+        (committed_db.pool, "reset", on_reset),
+    ]
+    for target, name, fn in listeners:
+        sa.event.listen(target, name, fn)
+    try:
+        live_testapp.get(API, headers=headers)
+        live_testapp.get(API, headers=headers)
+    finally:
+        for target, name, fn in listeners:
+            sa.event.remove(target, name, fn)
+    assert ends == ["commit", "commit"]
