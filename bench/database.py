@@ -99,10 +99,11 @@ def pgbench_binary() -> str | None:
 
 
 def libpq_arguments(url: str) -> tuple[list[str], dict[str, str]]:
-    """pgbench's connection options for a SQLAlchemy URL (TCP or a pgserver socket)."""
+    """pgbench's connection options for a SQLAlchemy URL (TCP or a pgserver socket); the
+    database name comes last, as a plain argument (pgbench's -d is --debug, not the name)."""
     parsed = sa.engine.make_url(url)
     env = {}
-    args = ["-U", parsed.username or "postgres", "-d", parsed.database]
+    args = ["-U", parsed.username or "postgres"]
     host = parsed.query.get("host") or parsed.host
     if host:
         args += ["-h", host if isinstance(host, str) else host[0]]
@@ -110,7 +111,7 @@ def libpq_arguments(url: str) -> tuple[list[str], dict[str, str]]:
         args += ["-p", str(parsed.port)]
     if parsed.password:
         env["PGPASSWORD"] = parsed.password
-    return args, env
+    return [*args, parsed.database], env
 
 
 @dataclass
