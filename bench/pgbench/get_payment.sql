@@ -1,10 +1,10 @@
 -- Every statement GET payments/{reference} sends with a JWT on a warm process (the merchant's
 -- authentication comes from payportal/merchants/authcache.py, no SELECT): the pool's pre-ping
 -- (psycopg's empty query), BEGIN, the payment's 24 columns by merchant and reference
--- (PAYMENT_ROW of payportal/payments/services.py), ROLLBACK (a read-only request's transaction
--- ends so). Captured with log_statement=all under bench/inproc.py get. pgbench -M prepared
--- prepares the SELECT; the app sends it unprepared (psycopg forgets its prepared statements at
--- every ROLLBACK, so a read's statement never reaches its prepare threshold).
+-- (PAYMENT_ROW of payportal/payments/services.py), COMMIT (every request's transaction ends so
+-- since 6260392: psycopg forgets its prepared statements at every ROLLBACK). Captured with
+-- log_statement=all under bench/inproc.py get; psycopg prepares the SELECT after 5 uses, as
+-- pgbench -M prepared does.
 \set n random(1, :readable)
 ;
 BEGIN;
@@ -18,4 +18,4 @@ SELECT payments.id, payments.merchant_id, payments.reference, payments.amount,
 FROM payments
 WHERE payments.merchant_id = :merchant_id::UUID
     AND payments.reference = ('pay_pgread' || lpad(:n::text, 18, '0'))::VARCHAR;
-ROLLBACK;
+COMMIT;
