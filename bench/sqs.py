@@ -1,9 +1,14 @@
 """Scenario 6: commit -> SQS lag with the in-process publisher on, against moto's SQS server.
 
 Payments are initialized at a fixed rate (open loop: request n leaves at start + n / rate,
-whatever the answers before it), a consumer drains the FIFO queue, and each message's lag is
-SQS's SentTimestamp minus the event's created_at (stamped inside the transaction, so the lag
-counts the rest of the transaction, the commit, and the publisher's hand-off and send).
+whatever the answers before it), consumers in processes of their own drain the FIFO queue, and
+each message's lag is SQS's SentTimestamp minus the event's created_at (stamped inside the
+transaction, so the lag counts the rest of the transaction, the commit, and the publisher's
+hand-off and send). moto runs in this process, so its side is on the page too: the
+SendMessageBatch calls it answered (entries per call), the CPU this process used, and the deepest
+its queue got. The depth matters: moto's FIFO queue recounts every message it holds for each
+message sent or received, so its cost per message grows with the depth, and a consumer that
+falls behind slows every send after it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import datetime as dt
 import http.client
 import json
 import logging
+import multiprocessing
 import subprocess
 import sys
 import threading
@@ -31,6 +37,7 @@ SQS_DB = "payportal_bench_sqs"
 RATE = 200  # payments per second, the issue's figure
 SENDERS = 16
 DRAIN_SECONDS = 30
+CONSUMERS = 2
 # moto accepts any credentials; these only keep boto3 from looking for real ones
 AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
 
@@ -93,8 +100,12 @@ def paced_in_another_process(port: int, token: str, seconds: float) -> tuple[lis
     return report["latencies"], report["errors"]
 
 
-def drain_lags(client, queue_url: str, stop: threading.Event, lags: list[float]) -> None:
-    """Receive and delete until told to stop; one lag (ms) per message."""
+def drain_lags(endpoint: str, queue_url: str, stop, received, results) -> None:
+    """A consumer process: receive and delete until told to stop, then hand back one lag (ms)
+    per event (moto may hand a message to two consumers at once). In a process of its own, so
+    it keeps up without taking moto's interpreter."""
+    client = sqs_client(endpoint)
+    lags: dict[str, float] = {}
     while not stop.is_set():
         reply = client.receive_message(
             QueueUrl=queue_url,
@@ -105,8 +116,9 @@ def drain_lags(client, queue_url: str, stop: threading.Event, lags: list[float])
         messages = reply.get("Messages", [])
         for message in messages:
             sent_ms = int(message["Attributes"]["SentTimestamp"])
-            created = dt.datetime.fromisoformat(json.loads(message["Body"])["created_at"])
-            lags.append(sent_ms - created.timestamp() * 1000)
+            event = json.loads(message["Body"])
+            created = dt.datetime.fromisoformat(event["created_at"])
+            lags[event["id"]] = sent_ms - created.timestamp() * 1000
         if messages:
             client.delete_message_batch(
                 QueueUrl=queue_url,
@@ -115,6 +127,54 @@ def drain_lags(client, queue_url: str, stop: threading.Event, lags: list[float])
                     for i, m in enumerate(messages)
                 ],
             )
+            with received.get_lock():
+                received.value += len(messages)
+    results.put(lags)
+
+
+def sqs_client(endpoint: str):
+    return boto3.session.Session(
+        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+        region_name=AWS["AWS_REGION"],
+    ).client("sqs", endpoint_url=endpoint)
+
+
+class MotoWatch:
+    """What moto (in this process) did: SendMessageBatch calls and their entries, counted as
+    it answers them, and the depth of its queues (messages held, in flight included), sampled."""
+
+    def __init__(self):
+        from moto.sqs.models import SQSBackend, sqs_backends
+
+        self.batches: list[int] = []
+        self.depths: list[int] = [0]
+        self._backends = sqs_backends
+        self._backend_class = SQSBackend
+        self._original = SQSBackend.send_message_batch
+        batches, original = self.batches, self._original
+
+        def counted(backend, queue_name, entries):
+            batches.append(len(entries))
+            return original(backend, queue_name, entries)
+
+        SQSBackend.send_message_batch = counted
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            depth = 0
+            for account in list(self._backends.values()):
+                for backend in list(account.values()):
+                    depth += sum(len(q._messages) for q in list(backend.queues.values()))
+            self.depths.append(depth)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._backend_class.send_message_batch = self._original
 
 
 def sqs_phase(bench, server) -> None:
@@ -127,11 +187,7 @@ def sqs_phase(bench, server) -> None:
     moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     moto.start()
     endpoint = f"http://{HOST}:{port}"
-    client = boto3.session.Session(
-        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
-        region_name=AWS["AWS_REGION"],
-    ).client("sqs", endpoint_url=endpoint)
+    client = sqs_client(endpoint)
     queue_url = client.create_queue(
         QueueName="payportal-bench.fifo", Attributes={"FifoQueue": "true"}
     )["QueueUrl"]
@@ -147,25 +203,44 @@ def sqs_phase(bench, server) -> None:
     tenant = scenarios.create_tenant(engine, settings, "bench-sqs@example.com", with_key=False)
     engine.dispose()
     app = start_server("payportal", env, bench.log_dir)
-    lags: list[float] = []
-    stop = threading.Event()
-    consumer = threading.Thread(target=drain_lags, args=(client, queue_url, stop, lags))
-    consumer.start()
+    lag_by_event: dict[str, float] = {}
+    # forked before moto's watcher starts; moto's own threads are not used in the children
+    stop, received, results = (
+        multiprocessing.Event(),
+        multiprocessing.Value("i", 0),
+        multiprocessing.Queue(),
+    )
+    consumers = [
+        multiprocessing.Process(
+            target=drain_lags, args=(endpoint, queue_url, stop, received, results)
+        )
+        for _ in range(CONSUMERS)
+    ]
+    for consumer in consumers:
+        consumer.start()
+    watch = MotoWatch()
     try:
         meter = CpuMeter(app.pid, bench.postmaster_pid)
+        moto_cpu = time.process_time()
         began = time.perf_counter()
         latencies, errors = paced_in_another_process(app.port, tenant.jwt, bench.seconds)
         elapsed = time.perf_counter() - began
         use = meter.stop()
         deadline = time.monotonic() + DRAIN_SECONDS
-        while len(lags) < len(latencies) - errors and time.monotonic() < deadline:
+        while received.value < len(latencies) - errors and time.monotonic() < deadline:
             time.sleep(0.2)
+        moto_cpu = (time.process_time() - moto_cpu) / (time.perf_counter() - began)
         rss = app.rss_mib()
     finally:
         stop.set()
-        consumer.join()
+        for _consumer in consumers:
+            lag_by_event.update(results.get(timeout=60))
+        for consumer in consumers:
+            consumer.join()
+        watch.stop()
         app.stop()
         moto.stop()
+    lags = list(lag_by_event.values())
     http_load = LoadResult(
         "python paced",
         len(latencies),
@@ -186,6 +261,7 @@ def sqs_phase(bench, server) -> None:
         percentile(lags, 99),
         max(lags, default=0.0),
     )
+    entries_per_call = sum(watch.batches) / max(1, len(watch.batches))
     lag_load.server_cpu_ms, lag_load.db_cpu_ms = use.per_request_ms(len(latencies))
     lag_load.others_share = use.others_share
     row = Row("6", f"commit→SQS lag at {RATE}/s", SENDERS, lag_load, rss_mib=rss)
@@ -196,11 +272,24 @@ def sqs_phase(bench, server) -> None:
         f"{len(lags):,} messages for {len(latencies) - errors:,} payments ('errors': not in SQS "
         f"{DRAIN_SECONDS} s after the load); p50/p99 columns are the lag; the POSTs themselves: "
         f"p50 {http_load.p50_ms:.1f} ms, "
-        f"p99 {http_load.p99_ms:.1f} ms, {errors} errors"
+        f"p99 {http_load.p99_ms:.1f} ms, {errors} errors; moto answered "
+        f"{len(watch.batches):,} SendMessageBatch calls ({entries_per_call:.1f} entries each), "
+        f"used {moto_cpu:.0%} of a core, its queue at most {max(watch.depths):,} deep"
     )
-    row.extra = {"http": http_load.as_dict()}
+    row.extra = {
+        "http": http_load.as_dict(),
+        "moto": {
+            "send_message_batch_calls": len(watch.batches),
+            "entries_per_call": entries_per_call,
+            "cpu_share": moto_cpu,
+            "max_depth": max(watch.depths),
+        },
+    }
     bench.rows.append(row)
-    bench.say(f"6 SQS lag: p50 {lag_load.p50_ms:.0f} ms p99 {lag_load.p99_ms:.0f} ms")
+    bench.say(
+        f"6 SQS lag: p50 {lag_load.p50_ms:.0f} ms p99 {lag_load.p99_ms:.0f} ms; moto queue at "
+        f"most {max(watch.depths):,} deep, {entries_per_call:.1f} entries per call"
+    )
     closed_loop_lag(bench)
 
 

@@ -4,21 +4,32 @@
                                       [--concurrency 16] [--relays 0] [--standard]
 
 Initializes N payments for M merchants through the app (production.ini, served by waitress in
-this process, so the after-commit hook can be timed; moto's server runs in a process of its own,
-so the emulator does not share our interpreter) at --rate payments/s (open loop; 0 = as fast as
-the clients go), drains the queue as a consumer would, and prints the HTTP figures, the events/s
-published, and the lag from each transaction's commit (stamped when its after-commit hook runs)
-to SQS's SentTimestamp of the message: p50/p95/p99/max. It first times bare SendMessageBatch
-calls, so the emulator's own ceiling is on the page. PostgreSQL is BENCH_DATABASE_URL's server or
-the embedded one `make bench` uses. --relays N runs N `payportal-relay production.ini` beside the
-app, as a deployment does (they send what the publisher has not yet). --standard uses a standard
-queue instead of a FIFO one.
+this process, so the after-commit hook can be timed; the clients run in a process of their own,
+and so does moto's server, so neither shares the app's interpreter) at --rate payments/s (open
+loop; 0 = as fast as the clients go), drains the queue as a consumer would, and prints the HTTP
+figures, the events/s published, the publisher's SendMessageBatch calls (entries per call), the
+CPU of the app and of moto, and the lag from each transaction's commit (stamped when its
+after-commit hook runs) to SQS's SentTimestamp of the message: p50/p95/p99/max. It first times
+bare SendMessageBatch calls, so the emulator's own ceiling is on the page; the deepest the queue
+got is printed too, since moto's FIFO queue costs O(messages in the queue) per message sent or
+received (it recounts them for each message), so a consumer falling behind slows every send.
+PostgreSQL is BENCH_DATABASE_URL's server or the embedded one `make bench` uses. --relays N runs
+N `payportal-relay production.ini` beside the app, as a deployment does (they send what the
+publisher has not yet). --standard uses a standard queue instead of a FIFO one.
+
+--stub-sqs MS replaces moto by a stand-in that accepts every SendMessageBatch and answers after MS
+milliseconds (real SQS answers in 10-30 ms), noting when each message arrived; no consumer is
+needed. moto's cost per message grows with its queue's depth, so past a few dozen messages a
+second on a shared 2-core machine its figure is moto's; the stub's is payportal's own: the
+request's commit, the hand-off, the claim, the send and the wait for the answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
+import http.server
 import json
 import logging
 import multiprocessing
@@ -28,11 +39,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import boto3
 import database
 import scenarios
 import sqlalchemy as sa
+from cpu import process_cpu
 from loadgen import percentile
 from servers import free_port
 
@@ -52,15 +65,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((HOST, port), timeout=1).close()
-            return process, f"http://{HOST}:{port}"
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("moto's server did not start")
+    return process, wait_for_port(process, port)
 
 
 def sqs_client(endpoint: str):
@@ -75,6 +80,81 @@ def create_queue(sqs, name: str, fifo: bool) -> str:
             "QueueUrl"
         ]
     return sqs.create_queue(QueueName=name)["QueueUrl"]
+
+
+def serve_stub(port: int, latency_ms: float) -> None:
+    """--serve-stub: a stand-in for SQS's JSON protocol that accepts every SendMessageBatch,
+    notes each message's arrival by event id (GET / hands them back) and answers after
+    `latency_ms`. Not an emulator: nothing is queued, nothing can be received."""
+    arrived: dict[str, float] = {}
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as boto3 expects
+
+        def _answer(self, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            with lock:
+                self._answer(dict(arrived))
+
+        def do_POST(self):
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            now = time.time()
+            answer: dict = {}
+            if self.headers.get("X-Amz-Target", "").endswith(".SendMessageBatch"):
+                entries = request["Entries"]
+                with lock:
+                    for entry in entries:
+                        arrived[json.loads(entry["MessageBody"])["id"]] = now
+                answer = {
+                    "Successful": [
+                        {
+                            "Id": entry["Id"],
+                            "MessageId": entry["Id"],
+                            "MD5OfMessageBody": hashlib.md5(  # noqa: S324 -- SQS's checksum
+                                entry["MessageBody"].encode()
+                            ).hexdigest(),
+                        }
+                        for entry in entries
+                    ],
+                    "Failed": [],
+                }
+            time.sleep(latency_ms / 1000)
+            self._answer(answer)
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((HOST, port), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+def start_stub(latency_ms: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-stub", str(port), "--stub-sqs", str(latency_ms)]
+    )
+    return process, wait_for_port(process, port)
+
+
+def wait_for_port(process: subprocess.Popen, port: int) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return f"http://{HOST}:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the SQS server did not start")
 
 
 def probe_emulator(endpoint: str, fifo: bool) -> float:
@@ -94,8 +174,9 @@ def probe_emulator(endpoint: str, fifo: bool) -> float:
     return percentile(timings, 50)
 
 
-def build_app(environ: dict[str, str], commit_times: dict[str, float]):
-    """The production app with the publisher on; its hand-off notes when each commit happened."""
+def build_app(environ: dict[str, str], commit_times: dict[str, float], batches: list[int]):
+    """The production app with the publisher on; its hand-off notes when each commit happened,
+    its SQS client the size of each SendMessageBatch."""
     from pyramid.paster import get_appsettings
 
     from payportal import main
@@ -112,6 +193,10 @@ def build_app(environ: dict[str, str], commit_times: dict[str, float]):
         hand_over(committed, events)
 
     publisher.after_commit = stamped_after_commit
+    publisher.sender.client().meta.events.register(
+        "provide-client-params.sqs.SendMessageBatch",
+        lambda params, **_: batches.append(len(params["Entries"])),
+    )
     return app
 
 
@@ -156,6 +241,36 @@ def initialize_payments(port: int, tokens: list[str], total: int, rate: float, c
     return latencies, errors[0]
 
 
+def _load_process(port, tokens, total, rate, concurrency, results) -> None:
+    results.put(initialize_payments(port, tokens, total, rate, concurrency))
+
+
+def initialize_in_another_process(port, tokens, total, rate, concurrency):
+    """initialize_payments from a fresh interpreter (spawned: this one runs threads), so the
+    clients' own CPU does not take the app's interpreter lock from its request threads."""
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    process = spawn.Process(
+        target=_load_process, args=(port, tokens, total, rate, concurrency, results)
+    )
+    process.start()
+    try:
+        return results.get()
+    finally:
+        process.join()
+
+
+def watch_depth(endpoint: str, queue_url: str, stop: threading.Event, depths: list[int]) -> None:
+    """The queue's depth (visible + in flight) once a second: what moto's costs grow with."""
+    sqs = sqs_client(endpoint)
+    while not stop.wait(1.0):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        depths.append(sum(int(value) for value in attributes.values()))
+
+
 def consume(endpoint: str, queue_url: str, stop, received, results) -> None:
     """A consumer process (so it keeps up without sharing the app's interpreter): receive and
     delete, then hand back each event's SentTimestamp (seconds)."""
@@ -198,16 +313,34 @@ def start_relays(count: int, environ: dict[str, str]) -> list[subprocess.Popen]:
     ]
 
 
-def run(total: int, rate: float, merchants: int, concurrency: int, relays: int, fifo: bool) -> None:
+def run(
+    total: int,
+    rate: float,
+    merchants: int,
+    concurrency: int,
+    relays: int,
+    fifo: bool,
+    stub_ms: float | None = None,
+) -> None:
     from waitress.server import create_server
 
     logging.basicConfig(level=logging.WARNING)
     server = database.start_postgres()
     url = database.recreate_database(server, BENCH_DB)
     os.environ.update(AWS)
-    moto, endpoint = start_moto()
-    probe_ms = probe_emulator(endpoint, fifo)
-    queue_url = create_queue(sqs_client(endpoint), "payportal-lag", fifo)
+    kind = "FIFO" if fifo else "standard"
+    if stub_ms is None:
+        moto, endpoint = start_moto()
+        probe_ms = probe_emulator(endpoint, fifo)
+        queue_url = create_queue(sqs_client(endpoint), "payportal-lag", fifo)
+        emulator = (
+            f"moto {kind} queue: {probe_ms:.0f} ms per SendMessageBatch of 10 "
+            f"(p50 of {PROBE_CALLS})"
+        )
+    else:
+        moto, endpoint = start_stub(stub_ms)
+        queue_url = f"{endpoint}/000000000000/payportal-lag{'.fifo' if fifo else ''}"
+        emulator = f"stub {kind} queue answering after {stub_ms:g} ms (not moto)"
     environ = {
         **scenarios.production_environ(url),
         **AWS,
@@ -216,7 +349,8 @@ def run(total: int, rate: float, merchants: int, concurrency: int, relays: int, 
         "PAYPORTAL_PUBLISHER_ENABLED": "true",
     }
     commit_times: dict[str, float] = {}
-    app = build_app(environ, commit_times)
+    batches: list[int] = []
+    app = build_app(environ, commit_times, batches)
     engine = sa.create_engine(url)
     settings = app.registry.payportal_settings
     tokens = [
@@ -235,25 +369,45 @@ def run(total: int, rate: float, merchants: int, concurrency: int, relays: int, 
     )
     consumers = [
         multiprocessing.Process(target=consume, args=(endpoint, queue_url, stop, received, results))
-        for _ in range(CONSUMERS)
+        for _ in range(CONSUMERS if stub_ms is None else 0)
     ]
     for consumer in consumers:
         consumer.start()
     relay_processes = start_relays(relays, environ)
     sent: dict[str, float] = {}
+    depths: list[int] = []
+    stop_watching = threading.Event()
+    watcher = threading.Thread(
+        target=watch_depth, args=(endpoint, queue_url, stop_watching, depths)
+    )
+    if stub_ms is None:
+        watcher.start()
     try:
         began = time.perf_counter()
-        latencies, errors = initialize_payments(
+        app_cpu, moto_cpu = time.process_time(), process_cpu(moto.pid)
+        latencies, errors = initialize_in_another_process(
             web.effective_port, tokens, total, rate, concurrency
         )
         http_seconds = time.perf_counter() - began
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while received.value < total - errors and time.monotonic() < deadline:
-            time.sleep(0.1)
+        if stub_ms is None:
+            while received.value < total - errors and time.monotonic() < deadline:
+                time.sleep(0.1)
+        else:
+            app.registry.event_publisher.wait_idle(DRAIN_TIMEOUT)
+        drained_seconds = time.perf_counter() - began
+        app_cpu = time.process_time() - app_cpu
+        moto_cpu = process_cpu(moto.pid) - moto_cpu
     finally:
+        stop_watching.set()
+        if watcher.is_alive():
+            watcher.join()
         stop.set()
         for _consumer in consumers:
             sent.update(results.get(timeout=60))
+        if stub_ms is not None:
+            with urllib.request.urlopen(endpoint + "/") as answer:  # noqa: S310 -- 127.0.0.1
+                sent.update(json.loads(answer.read()))
         for consumer in consumers:
             consumer.join()
         for relay in relay_processes:
@@ -278,17 +432,22 @@ def run(total: int, rate: float, merchants: int, concurrency: int, relays: int, 
 
     lags = [(sent[e] - commit_times[e]) * 1000 for e in sent if e in commit_times]
     window = max(sent.values()) - min(commit_times.values()) if sent else 0.0
-    kind = "FIFO" if fifo else "standard"
     pace = f"at {rate:g}/s" if rate else "closed loop"
+    server_name = "moto" if stub_ms is None else "stub"
     lines = [
-        f"emulator                 moto {kind} queue: {probe_ms:.0f} ms per SendMessageBatch "
-        f"of 10 (p50 of {PROBE_CALLS})",
+        f"emulator                 {emulator}",
         f"payments initialized     {len(latencies):,} ({errors} errors) for {merchants} "
         f"merchants, {pace}, {concurrency} clients, {relays} relays",
         f"HTTP                     {len(latencies) / http_seconds:,.0f} req/s, p50 "
         f"{percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms",
         f"events on SQS            {len(sent):,} of {total - errors:,}; {unsent} left unsent",
         f"published                {len(sent) / window:,.0f} events/s (first commit to last send)",
+        f"SendMessageBatch         {len(batches):,} calls from the publisher, "
+        f"{sum(batches) / max(1, len(batches)):.1f} entries per call",
+        f"CPU                      app {app_cpu * 1000 / max(1, len(latencies)):.1f} ms per "
+        f"payment (this process, publisher included); {server_name} "
+        f"{moto_cpu / drained_seconds:.0%} of a core; queue depth max "
+        f"{max(depths, default=0):,}",
         f"commit -> SQS lag        p50 {percentile(lags, 50):.0f} ms, p95 "
         f"{percentile(lags, 95):.0f} ms, p99 {percentile(lags, 99):.0f} ms, "
         f"max {max(lags, default=0):.0f} ms",
@@ -304,7 +463,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--relays", type=int, default=0, help="payportal-relay processes beside")
     parser.add_argument("--standard", action="store_true", help="a standard queue, not FIFO")
+    parser.add_argument(
+        "--stub-sqs",
+        type=float,
+        metavar="MS",
+        help="a stand-in answering every SendMessageBatch after MS ms instead of moto",
+    )
+    parser.add_argument("--serve-stub", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_stub:
+        serve_stub(args.serve_stub, args.stub_sqs or 0.0)
+        return
     run(
         args.payments,
         args.rate,
@@ -312,6 +481,7 @@ def main() -> None:
         args.concurrency,
         args.relays,
         fifo=not args.standard,
+        stub_ms=args.stub_sqs,
     )
 
 
