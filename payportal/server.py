@@ -169,6 +169,8 @@ def serve(app, global_conf, **options):
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     if workers > 1:
+        if not hasattr(os, "fork"):
+            raise ValueError("workers > 1 needs fork(); use workers = 1 on this platform")
         Supervisor(app, options, grace, workers).run()
         return
     server = waitress.create_server(app, **options)
