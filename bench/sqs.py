@@ -8,7 +8,8 @@ hand-off and send). moto runs in this process, so its side is on the page too: t
 SendMessageBatch calls it answered (entries per call), the CPU this process used, and the deepest
 its queue got. The depth matters: moto's FIFO queue recounts every message it holds for each
 message sent or received, so its cost per message grows with the depth, and a consumer that
-falls behind slows every send after it.
+falls behind slows every send after it. Before payportal's load, moto alone gets the same rate
+from one producer in full batches of ten, drained by the same consumers: its own ceiling.
 """
 
 from __future__ import annotations
@@ -132,6 +133,99 @@ def drain_lags(endpoint: str, queue_url: str, stop, received, results) -> None:
     results.put(lags)
 
 
+def push_paced(endpoint: str, queue_url: str, rate: int, seconds: float) -> None:
+    """A producer process for moto alone: `rate` messages/s of ~1 KB for `seconds`, in full
+    batches of ten over eight groups, each body's created_at its planned send time (so the
+    consumers measure its lag the same way)."""
+    client = sqs_client(endpoint)
+    total = int(rate * seconds)
+    start = time.time() + 0.2
+    for first in range(0, total, 10):
+        delay = start + first / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        entries = []
+        for n in range(first, min(total, first + 10)):
+            planned = dt.datetime.fromtimestamp(start + n / rate, dt.UTC)
+            body = {"id": f"probe-{n}", "created_at": planned.isoformat(), "data": "x" * 1000}
+            entries.append(
+                {
+                    "Id": str(n - first),
+                    "MessageBody": json.dumps(body),
+                    "MessageGroupId": f"probe-{n % 8}",
+                    "MessageDeduplicationId": f"probe-{n}",
+                }
+            )
+        client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+class Consumers:
+    """CONSUMERS drain_lags processes on one queue (forked: moto's threads stay here, unused)."""
+
+    def __init__(self, endpoint: str, queue_url: str):
+        self.stop, self.received, self._results = (
+            multiprocessing.Event(),
+            multiprocessing.Value("i", 0),
+            multiprocessing.Queue(),
+        )
+        self._processes = [
+            multiprocessing.Process(
+                target=drain_lags,
+                args=(endpoint, queue_url, self.stop, self.received, self._results),
+            )
+            for _ in range(CONSUMERS)
+        ]
+        for process in self._processes:
+            process.start()
+
+    def wait_for(self, count: int, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.received.value < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def finish(self) -> list[float]:
+        """Stop them; one lag (ms) per message received."""
+        self.stop.set()
+        lags: dict[str, float] = {}
+        for _process in self._processes:
+            lags.update(self._results.get(timeout=60))
+        for process in self._processes:
+            process.join()
+        return list(lags.values())
+
+
+def moto_alone(bench, endpoint: str, watch) -> str:
+    """moto's own ceiling, no payportal: RATE messages/s in full batches of ten from one
+    producer process, drained by the same consumers; what it absorbed, and its lag."""
+    client = sqs_client(endpoint)
+    queue_url = client.create_queue(
+        QueueName="payportal-probe.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    consumers = Consumers(endpoint, queue_url)
+    total = int(RATE * bench.seconds)
+    watch.reset()
+    try:
+        began = time.perf_counter()
+        producer = multiprocessing.Process(
+            target=push_paced, args=(endpoint, queue_url, RATE, bench.seconds)
+        )
+        producer.start()
+        producer.join()
+        consumers.wait_for(total, DRAIN_SECONDS)
+        elapsed = time.perf_counter() - began
+    finally:
+        lags = consumers.finish()
+        client.delete_queue(QueueUrl=queue_url)
+    text = (
+        f"moto alone (no payportal: {RATE}/s offered in full batches of ten for "
+        f"{bench.seconds:g} s): {len(lags):,} of {total:,} messages received, "
+        f"{len(lags) / elapsed:,.0f}/s; lag p50 {percentile(lags, 50):,.0f} ms, p99 "
+        f"{percentile(lags, 99):,.0f} ms; its queue at most {max(watch.depths):,} deep"
+    )
+    bench.say(f"6 {text}")
+    return text
+
+
 def sqs_client(endpoint: str):
     return boto3.session.Session(
         aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
@@ -162,6 +256,10 @@ class MotoWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
+
+    def reset(self) -> None:
+        self.batches.clear()
+        self.depths[:] = [0]
 
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
@@ -202,45 +300,28 @@ def sqs_phase(bench, server) -> None:
     engine = sa.create_engine(url)
     tenant = scenarios.create_tenant(engine, settings, "bench-sqs@example.com", with_key=False)
     engine.dispose()
-    app = start_server("payportal", env, bench.log_dir)
-    lag_by_event: dict[str, float] = {}
-    # forked before moto's watcher starts; moto's own threads are not used in the children
-    stop, received, results = (
-        multiprocessing.Event(),
-        multiprocessing.Value("i", 0),
-        multiprocessing.Queue(),
-    )
-    consumers = [
-        multiprocessing.Process(
-            target=drain_lags, args=(endpoint, queue_url, stop, received, results)
-        )
-        for _ in range(CONSUMERS)
-    ]
-    for consumer in consumers:
-        consumer.start()
     watch = MotoWatch()
     try:
-        meter = CpuMeter(app.pid, bench.postmaster_pid)
-        moto_cpu = time.process_time()
-        began = time.perf_counter()
-        latencies, errors = paced_in_another_process(app.port, tenant.jwt, bench.seconds)
-        elapsed = time.perf_counter() - began
-        use = meter.stop()
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while received.value < len(latencies) - errors and time.monotonic() < deadline:
-            time.sleep(0.2)
-        moto_cpu = (time.process_time() - moto_cpu) / (time.perf_counter() - began)
-        rss = app.rss_mib()
+        alone = moto_alone(bench, endpoint, watch)
+        app = start_server("payportal", env, bench.log_dir)
+        consumers = Consumers(endpoint, queue_url)
+        watch.reset()
+        try:
+            meter = CpuMeter(app.pid, bench.postmaster_pid)
+            moto_cpu = time.process_time()
+            began = time.perf_counter()
+            latencies, errors = paced_in_another_process(app.port, tenant.jwt, bench.seconds)
+            elapsed = time.perf_counter() - began
+            use = meter.stop()
+            consumers.wait_for(len(latencies) - errors, DRAIN_SECONDS)
+            moto_cpu = (time.process_time() - moto_cpu) / (time.perf_counter() - began)
+            rss = app.rss_mib()
+        finally:
+            lags = consumers.finish()
+            app.stop()
     finally:
-        stop.set()
-        for _consumer in consumers:
-            lag_by_event.update(results.get(timeout=60))
-        for consumer in consumers:
-            consumer.join()
         watch.stop()
-        app.stop()
         moto.stop()
-    lags = list(lag_by_event.values())
     http_load = LoadResult(
         "python paced",
         len(latencies),
@@ -274,7 +355,7 @@ def sqs_phase(bench, server) -> None:
         f"p50 {http_load.p50_ms:.1f} ms, "
         f"p99 {http_load.p99_ms:.1f} ms, {errors} errors; moto answered "
         f"{len(watch.batches):,} SendMessageBatch calls ({entries_per_call:.1f} entries each), "
-        f"used {moto_cpu:.0%} of a core, its queue at most {max(watch.depths):,} deep"
+        f"used {moto_cpu:.0%} of a core, its queue at most {max(watch.depths):,} deep; {alone}"
     )
     row.extra = {
         "http": http_load.as_dict(),
@@ -283,6 +364,7 @@ def sqs_phase(bench, server) -> None:
             "entries_per_call": entries_per_call,
             "cpu_share": moto_cpu,
             "max_depth": max(watch.depths),
+            "alone": alone,
         },
     }
     bench.rows.append(row)
