@@ -4,7 +4,8 @@
     make bench SCENARIOS=1,3 QUICK=1    some scenarios, a few seconds each
     make bench PROFILE=1                also py-spy profiles of scenarios 1, 3, 4, 5 and 7
 
-Environment: SCENARIOS (1-7), QUICK=1, DURATION (seconds per load), PROFILE=1, CONNECTIONS,
+Environment: SCENARIOS (1-7), QUICK=1, DURATION (seconds per load), WARMUP (seconds of unmeasured
+load per workload on each fresh server, default 2), PROFILE=1, CONNECTIONS,
 QUIET_WAIT (seconds each load may wait for other processes to leave the cores idle),
 BENCH_DATABASE_URL (a PostgreSQL server to use instead of the embedded one), BENCH_LOADER=python
 (the Python load generator even where wrk is installed). Results: bench/results/<time>.json.
@@ -43,6 +44,9 @@ class Bench:
     def __init__(self) -> None:
         self.quick = os.environ.get("QUICK") == "1"
         self.seconds = float(os.environ.get("DURATION") or (3 if self.quick else 15))
+        # unmeasured load first: each fresh worker opens its pool, compiles its statements,
+        # fills its caches and lets psycopg prepare, as a server that has been up a while has
+        self.warmup = float(os.environ.get("WARMUP") or 2)
         self.pgbench_seconds = 3 if self.quick else 10
         self.connections = int(os.environ.get("CONNECTIONS") or 16)
         self.profile = os.environ.get("PROFILE") == "1"
@@ -66,6 +70,11 @@ class Bench:
 
     def wants(self, *scenario_ids: str) -> bool:
         return any(s in self.selected for s in scenario_ids)
+
+    def warm(self, server, *workloads: Workload) -> None:
+        for n, workload in enumerate(workloads):
+            if self.warmup > 0:
+                run_load(server.port, workload, self.warmup, f"{self.tag}w{n}x")
 
     def load(self, server, workload: Workload, seconds: float | None = None, *, wait=True):
         """Load the server from another process; with the CPU it and PostgreSQL spent."""
@@ -148,12 +157,13 @@ def floor_phase(bench: Bench, env: dict[str, str], url: str) -> dict[str, float]
     try:
         workload = scenarios.floor_post_workload(uuid.uuid4())
         workload.connections = bench.connections
-        post = bench.load(server, workload)
-        rates["POST /pay"] = post.rps
         get_load = Workload(
             [Request("GET", f"/pay/{r}") for r in references],
             connections=bench.connections,
         )
+        bench.warm(server, workload, get_load)
+        post = bench.load(server, workload)
+        rates["POST /pay"] = post.rps
         get = bench.load(server, get_load)
         rates["GET /pay/{ref}"] = get.rps
         for name, result in (("POST /pay", post), ("GET /pay/{ref}", get)):
@@ -197,6 +207,15 @@ def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
     server = start_server("payportal", env, bench.log_dir)
     engine = sa.create_engine(url)
     try:
+        warm = [scenarios.initialize_workload(c) for c in (tenant.jwt, tenant.api_key)]
+        warm.append(scenarios.get_workload(readable, tenant.jwt))
+        warm_refs = scenarios.seed_pending(
+            engine, tenant.merchant_id, "warmwh", 10_000, gateway="paystack"
+        )
+        warm.append(scenarios.webhook_workload(warm_refs, settings.paystack_secret_key, 1))
+        for workload in warm:
+            workload.connections = bench.connections
+        bench.warm(server, *warm)
         first_rate = None
         for scenario_id, label, credential in (
             ("1", "initialize (JWT)", tenant.jwt),
@@ -371,7 +390,9 @@ def main() -> int:
         "connections": bench.connections,
         "loader": loader,
         "database": server.describe(),
-        "server_model": "one waitress process, production.ini's [server:main] (8 threads)",
+        "server_model": "production.ini's [server:main]: payportal.server's waitress runner "
+        "with its workers and threads (BENCH_SERVER_WORKERS / BENCH_SERVER_THREADS override)",
+        "warmup_seconds": bench.warmup,
     }
     write_json(
         path,

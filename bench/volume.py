@@ -116,6 +116,7 @@ def measure_page(bench, server, scenario_id, label, path, headers, target_ms) ->
         bench.rows.append(row)
         bench.say(f"{scenario_id} {label}: {row.note}")
         return
+    bench.warm(server, Workload([Request("GET", path)], headers, bench.connections))
     for connections in (bench.connections, 1):
         workload = Workload([Request("GET", path)], headers, connections)
         result = bench.load(server, workload)
