@@ -36,6 +36,10 @@ from servers import free_port, start_server
 
 SQS_DB = "payportal_bench_sqs"
 RATE = 200  # payments per second, the issue's figure
+# merchants taking turns: a FIFO queue keeps one message group per merchant, and a group is read
+# one batch at a time (its next messages wait until the batch in flight is deleted), so one
+# merchant alone would measure that serialisation, in moto and in the consumers, not the publisher
+MERCHANTS = 20
 SENDERS = 16
 DRAIN_SECONDS = 30
 CONSUMERS = 2
@@ -43,8 +47,11 @@ CONSUMERS = 2
 AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
 
 
-def paced_initialize(port: int, token: str, rate: int, seconds: float) -> tuple[list[float], int]:
-    """POST initialize at `rate`/s for `seconds` from SENDERS keep-alive connections."""
+def paced_initialize(
+    port: int, tokens: list[str], rate: int, seconds: float
+) -> tuple[list[float], int]:
+    """POST initialize at `rate`/s for `seconds` from SENDERS keep-alive connections, the
+    merchants (their tokens) in turn."""
     total = int(rate * seconds)
     start = time.perf_counter() + 0.2
     lock = threading.Lock()
@@ -52,7 +59,7 @@ def paced_initialize(port: int, token: str, rate: int, seconds: float) -> tuple[
     latencies: list[float] = []
     errors = [0]
     body = json.dumps({"amount": 1050, "currency": "USD", "description": "lag probe"})
-    headers = {**scenarios.bearer(token), "Content-Type": "application/json"}
+    headers = [{**scenarios.bearer(token), "Content-Type": "application/json"} for token in tokens]
 
     def sender() -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=10)
@@ -67,7 +74,12 @@ def paced_initialize(port: int, token: str, rate: int, seconds: float) -> tuple[
                 time.sleep(delay)
             began = time.perf_counter()
             try:
-                conn.request("POST", "/api/v1/payments/initialize", body=body, headers=headers)
+                conn.request(
+                    "POST",
+                    "/api/v1/payments/initialize",
+                    body=body,
+                    headers=headers[index % len(headers)],
+                )
                 response = conn.getresponse()
                 response.read()
                 failed = response.status != 201
@@ -88,11 +100,13 @@ def paced_initialize(port: int, token: str, rate: int, seconds: float) -> tuple[
     return latencies, errors[0]
 
 
-def paced_in_another_process(port: int, token: str, seconds: float) -> tuple[list[float], int]:
+def paced_in_another_process(
+    port: int, tokens: list[str], seconds: float
+) -> tuple[list[float], int]:
     """The paced POSTs from their own process, so moto and the consumer here do not slow them."""
     result = subprocess.run(
         [sys.executable, __file__, str(port), str(RATE), str(seconds)],
-        input=token,
+        input=json.dumps(tokens),
         capture_output=True,
         text=True,
         check=True,
@@ -134,9 +148,9 @@ def drain_lags(endpoint: str, queue_url: str, stop, received, results) -> None:
 
 
 def push_paced(endpoint: str, queue_url: str, rate: int, seconds: float) -> None:
-    """A producer process for moto alone: `rate` messages/s of ~1 KB for `seconds`, in full
-    batches of ten over eight groups, each body's created_at its planned send time (so the
-    consumers measure its lag the same way)."""
+    """A producer process for moto alone: `rate` messages/s like payportal's (a ~1.5 KB body,
+    five attributes) for `seconds`, in full batches of ten over MERCHANTS groups, each body's
+    created_at its planned send time (so the consumers measure its lag the same way)."""
     client = sqs_client(endpoint)
     total = int(rate * seconds)
     start = time.time() + 0.2
@@ -147,12 +161,18 @@ def push_paced(endpoint: str, queue_url: str, rate: int, seconds: float) -> None
         entries = []
         for n in range(first, min(total, first + 10)):
             planned = dt.datetime.fromtimestamp(start + n / rate, dt.UTC)
-            body = {"id": f"probe-{n}", "created_at": planned.isoformat(), "data": "x" * 1000}
+            body = {"id": f"probe-{n}", "created_at": planned.isoformat(), "data": "x" * 1500}
+            # the five attributes payportal's messages carry (moto's cost depends on them too)
+            attributes = {
+                name: {"DataType": "String", "StringValue": f"{name}-{n}"}
+                for name in ("eventType", "merchantId", "timestamp", "paymentId", "correlationId")
+            }
             entries.append(
                 {
                     "Id": str(n - first),
                     "MessageBody": json.dumps(body),
-                    "MessageGroupId": f"probe-{n % 8}",
+                    "MessageAttributes": attributes,
+                    "MessageGroupId": f"probe-{n % MERCHANTS}",
                     "MessageDeduplicationId": f"probe-{n}",
                 }
             )
@@ -298,7 +318,10 @@ def sqs_phase(bench, server) -> None:
     }
     settings = scenarios.app_settings(env)
     engine = sa.create_engine(url)
-    tenant = scenarios.create_tenant(engine, settings, "bench-sqs@example.com", with_key=False)
+    tokens = [
+        scenarios.create_tenant(engine, settings, f"bench-sqs-{n}@example.com", with_key=False).jwt
+        for n in range(MERCHANTS)
+    ]
     engine.dispose()
     watch = MotoWatch()
     try:
@@ -310,7 +333,7 @@ def sqs_phase(bench, server) -> None:
             meter = CpuMeter(app.pid, bench.postmaster_pid)
             moto_cpu = time.process_time()
             began = time.perf_counter()
-            latencies, errors = paced_in_another_process(app.port, tenant.jwt, bench.seconds)
+            latencies, errors = paced_in_another_process(app.port, tokens, bench.seconds)
             elapsed = time.perf_counter() - began
             use = meter.stop()
             consumers.wait_for(len(latencies) - errors, DRAIN_SECONDS)
@@ -350,7 +373,8 @@ def sqs_phase(bench, server) -> None:
     row.target = "p99 lag<1000"
     row.met = lag_load.errors == 0 and lag_load.p99_ms < 1000 and errors == 0
     row.note = (
-        f"{len(lags):,} messages for {len(latencies) - errors:,} payments ('errors': not in SQS "
+        f"{len(lags):,} messages for {len(latencies) - errors:,} payments of {MERCHANTS} "
+        f"merchants ('errors': not in SQS "
         f"{DRAIN_SECONDS} s after the load); p50/p99 columns are the lag; the POSTs themselves: "
         f"p50 {http_load.p50_ms:.1f} ms, "
         f"p99 {http_load.p99_ms:.1f} ms, {errors} errors; moto answered "
@@ -392,9 +416,9 @@ def closed_loop_lag(bench) -> None:
 
 
 if __name__ == "__main__":
-    # the paced load generator: python bench/sqs.py PORT RATE SECONDS, the token on stdin
+    # the paced load generator: python bench/sqs.py PORT RATE SECONDS, the tokens on stdin
     port_, rate_, seconds_ = sys.argv[1:4]
     latencies_, errors_ = paced_initialize(
-        int(port_), sys.stdin.read().strip(), int(rate_), float(seconds_)
+        int(port_), json.loads(sys.stdin.read()), int(rate_), float(seconds_)
     )
     print(json.dumps({"latencies": latencies_, "errors": errors_}))
