@@ -27,6 +27,7 @@ request's commit, the hand-off, the claim, the send and the wait for the answer.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import http.client
 import http.server
@@ -145,7 +146,15 @@ def start_stub(latency_ms: float) -> tuple[subprocess.Popen, str]:
     return process, wait_for_port(process, port)
 
 
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        process.wait(10)
+
+
 def wait_for_port(process: subprocess.Popen, port: int) -> str:
+    # whatever fails later, the server does not outlive this process
+    atexit.register(_stop, process)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
