@@ -62,16 +62,8 @@ def tree_cpu(pid: int) -> float:
 def postgres_cpu(postmaster_pid: int) -> float:
     """The postmaster with every backend it has reaped, plus the backends alive now."""
     total = process_cpu(postmaster_pid, with_reaped_children=True)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = text.rpartition(")")[2].split()
-        if int(fields[1]) == postmaster_pid:
-            total += process_cpu(int(entry.name))
+    for backend in _children_by_parent().get(postmaster_pid, []):
+        total += process_cpu(backend)
     return total
 
 

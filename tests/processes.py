@@ -3,6 +3,7 @@ database that the app, pserve, the relay and the worker all read."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 from pathlib import Path
 
@@ -43,3 +44,14 @@ def write_ini(
         ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def http_get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    """GET 127.0.0.1:port/path on a fresh connection: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()

@@ -9,20 +9,14 @@ import threading
 import time
 from pathlib import Path
 
-from tests.processes import free_port, write_ini
+from tests.processes import free_port, http_get, write_ini
 
 ROOT = Path(__file__).resolve().parents[3]
 SLOW_VIEWS = "tests.functional.production.slow_views"
 
 
 def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return http_get(port, path, timeout)
 
 
 def wait_until_serving(port: int, process, deadline: float = 30) -> None:

@@ -23,20 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, write_ini
+from tests.processes import free_port, http_get, write_ini
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER_VIEWS = "tests.functional.production.worker_views"
 
 
 def get(port: int, path: str, timeout: float = 15) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return http_get(port, path, timeout)
 
 
 def children(pid: int) -> set[int]:
