@@ -119,31 +119,17 @@ def drain_lags(endpoint: str, queue_url: str, stop, received, results) -> None:
     """A consumer process: receive and delete until told to stop, then hand back one lag (ms)
     per event (moto may hand a message to two consumers at once). In a process of its own, so
     it keeps up without taking moto's interpreter."""
-    client = sqs_client(endpoint)
+    from sqs_lag import receive_until_stopped
+
     lags: dict[str, float] = {}
-    while not stop.is_set():
-        reply = client.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            AttributeNames=["SentTimestamp"],
-        )
-        messages = reply.get("Messages", [])
-        for message in messages:
-            sent_ms = int(message["Attributes"]["SentTimestamp"])
-            event = json.loads(message["Body"])
-            created = dt.datetime.fromisoformat(event["created_at"])
-            lags[event["id"]] = sent_ms - created.timestamp() * 1000
-        if messages:
-            client.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)
-                ],
-            )
-            with received.get_lock():
-                received.value += len(messages)
+
+    def record(message) -> None:
+        sent_ms = int(message["Attributes"]["SentTimestamp"])
+        event = json.loads(message["Body"])
+        created = dt.datetime.fromisoformat(event["created_at"])
+        lags[event["id"]] = sent_ms - created.timestamp() * 1000
+
+    receive_until_stopped(sqs_client(endpoint), queue_url, stop, received, record)
     results.put(lags)
 
 

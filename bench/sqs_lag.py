@@ -280,12 +280,9 @@ def watch_depth(endpoint: str, queue_url: str, stop: threading.Event, depths: li
         depths.append(sum(int(value) for value in attributes.values()))
 
 
-def consume(endpoint: str, queue_url: str, stop, received, results) -> None:
-    """A consumer process (so it keeps up without sharing the app's interpreter): receive and
-    delete, then hand back each event's SentTimestamp (seconds)."""
-    os.environ.update(AWS)
-    sqs = sqs_client(endpoint)
-    sent: dict[str, float] = {}
+def receive_until_stopped(sqs, queue_url: str, stop, received, record) -> None:
+    """Receive and delete batches until `stop` is set, counting them in `received` (a shared
+    Value) and handing each message to `record`."""
     while not stop.is_set():
         messages = sqs.receive_message(
             QueueUrl=queue_url,
@@ -294,8 +291,7 @@ def consume(endpoint: str, queue_url: str, stop, received, results) -> None:
             AttributeNames=["SentTimestamp"],
         ).get("Messages", [])
         for message in messages:
-            event_id = json.loads(message["Body"])["id"]
-            sent[event_id] = int(message["Attributes"]["SentTimestamp"]) / 1000
+            record(message)
         if messages:
             sqs.delete_message_batch(
                 QueueUrl=queue_url,
@@ -306,6 +302,19 @@ def consume(endpoint: str, queue_url: str, stop, received, results) -> None:
             )
             with received.get_lock():
                 received.value += len(messages)
+
+
+def consume(endpoint: str, queue_url: str, stop, received, results) -> None:
+    """A consumer process (so it keeps up without sharing the app's interpreter): receive and
+    delete, then hand back each event's SentTimestamp (seconds)."""
+    os.environ.update(AWS)
+    sent: dict[str, float] = {}
+
+    def record(message) -> None:
+        event_id = json.loads(message["Body"])["id"]
+        sent[event_id] = int(message["Attributes"]["SentTimestamp"]) / 1000
+
+    receive_until_stopped(sqs_client(endpoint), queue_url, stop, received, record)
     results.put(sent)
 
 
