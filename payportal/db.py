@@ -147,7 +147,8 @@ class RequestTransactionEvents:
     (zope.sqlalchemy's default ends unwritten ones by ROLLBACK). psycopg drops every prepared
     statement of a connection on ROLLBACK and sends DEALLOCATE ALL: each GET would wipe the
     statements the write paths had prepared on that connection. A failed request still rolls
-    back, and a Core write that forgot mark_written() can no longer vanish silently.
+    back, and a Core write can no longer vanish silently for want of zope.sqlalchemy's
+    mark_changed() (sessions join as changed).
     """
 
     def after_begin(self, session, transaction, connection):
@@ -195,15 +196,6 @@ class RequestTransactionEvents:
             "do_orm_execute",
         ):
             sa.event.listen(factory, name, getattr(self, name))
-
-
-def mark_written(session: Session) -> None:
-    """After a Core INSERT/UPDATE/DELETE through a request's session: tell zope.sqlalchemy the
-    session wrote, or pyramid_tm ends the transaction with a silent ROLLBACK. Sessions without
-    a transaction manager (scripts, tests' own sessions) commit themselves: nothing to do."""
-    manager = _manager(session)
-    if manager is not None:
-        mark_changed(session, manager)
 
 
 def get_tm_session(session_factory: sessionmaker, transaction_manager, **kwargs) -> Session:

@@ -109,11 +109,11 @@ def append_event(
     if manager is not None:
         # a plain statement: tell pyramid_tm the request wrote, or it would roll it back
         zope.sqlalchemy.mark_changed(session, manager)
-    _publish_after_commit(session, merchant_id, event.id)
+    publish_after_commit(session, merchant_id, event.id)
     return event
 
 
-def _publish_after_commit(session, merchant_id: uuid.UUID, event_id: uuid.UUID) -> None:
+def publish_after_commit(session, merchant_id: uuid.UUID, event_id: uuid.UUID) -> None:
     """Queue the id for the in-process publisher, to be handed over only if the commit succeeds.
 
     The ids live on the transaction itself, so an aborted attempt (a pyramid_retry retry, a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -24,6 +24,9 @@ from payportal.money import SUPPORTED_CURRENCIES
 from payportal.pagination import ListQuery, Page
 from payportal.payment_methods.cards import RefusesCardNumbers
 from payportal.payments.models import Gateway, Payment, PaymentStatus, Refund
+
+if TYPE_CHECKING:
+    from payportal.payments.state import LockedPayment
 
 Currency = Literal[SUPPORTED_CURRENCIES]
 # bigint columns: anything larger could never be stored
@@ -86,7 +89,8 @@ class PaymentOut(BaseModel):
         return cls.model_validate(values)
 
     @classmethod
-    def from_payment(cls, payment: Payment, public_url: str) -> PaymentOut:
+    def from_payment(cls, payment: Payment | LockedPayment, public_url: str) -> PaymentOut:
+        """From the mapped Payment or payments.state.LockedPayment (rows: from_row)."""
         return cls(
             id=payment.id,
             reference=payment.reference,
@@ -100,10 +104,7 @@ class PaymentOut(BaseModel):
             customer_email=payment.customer_email,
             customer_name=payment.customer_name,
             customer_phone=payment.customer_phone,
-            # the mapped object's attribute is metadata_ (Base.metadata is SQLAlchemy's); a
-            # row of columns (services.PAYMENT_ROW) names the column itself
-            metadata=(payment.metadata_ if isinstance(payment, Payment) else payment.metadata)
-            or {},
+            metadata=payment.metadata_ or {},
             payment_method_id=payment.payment_method_id,
             failure_code=payment.failure_code,
             failure_reason=payment.failure_reason,

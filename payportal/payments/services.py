@@ -9,10 +9,10 @@ import uuid
 
 import sqlalchemy as sa
 
-from payportal.db import mark_written, utcnow
+from payportal.db import utcnow
 from payportal.errors import ValidationFailed
 from payportal.events.models import OutboxEvent
-from payportal.events.services import _publish_after_commit as publish_after_commit
+from payportal.events.services import publish_after_commit
 from payportal.gateways.models import GatewayWebhook
 from payportal.pagination import keyset_page
 from payportal.payment_methods.models import PaymentMethod, PaymentMethodStatus
@@ -270,7 +270,6 @@ def initialize_payment(
             "correlation_id": correlation_id,
         },
     )
-    mark_written(session)
     publish_after_commit(session, merchant_id, event_id)
     return payment
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from payportal.db import TRANSACTION_MANAGER_KEY, utcnow
 from payportal.errors import Conflict, NotFound, ValidationFailed
-from payportal.events.services import INSERT_EVENT_SQL, _publish_after_commit, event_params
+from payportal.events.services import INSERT_EVENT_SQL, event_params, publish_after_commit
 from payportal.money import platform_fee
 from payportal.payments.models import Payment, PaymentStatus, PaymentTransition
 from payportal.payments.schemas import PaymentOut
@@ -180,12 +180,6 @@ class LockedPayment:
 
     def __init__(self, row: Sequence[Any]) -> None:
         self.__dict__.update(zip([key for _name, key in payment_columns()], row, strict=True))
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """The column's own name too, as a row of payments columns has it (PaymentOut reads
-        `metadata` from anything that is not a mapped Payment)."""
-        return self.metadata_
 
     def __repr__(self) -> str:
         return f"<LockedPayment {self.reference} {self.status}>"
@@ -374,7 +368,7 @@ def apply_transition(
     mark_changed(session)
     if moved != 1:
         raise StaleDataError(f"the transition of payment {payment.id} updated {moved} rows")
-    _publish_after_commit(session, payment.merchant_id, event_id)
+    publish_after_commit(session, payment.merchant_id, event_id)
     setattr(transition, PARKED_WEBHOOKS, parked)
     for listener in list(_listeners):
         listener(session, payment, transition, settings)
