@@ -1,10 +1,11 @@
 """The merchant's overview: volume per currency, count and success rate for today / 7 / 30 days,
 volume over time and payments by status as SVG charts, and the latest payments.
 
-Everything but the latest payments comes from the hourly rollup kept in the same transaction as
-every payment change (payportal/portal/models.py), grouped by day or hour, currency and status:
-the tiles, the chart and the status bars always agree, and a merchant with hundreds of
-thousands of payments in the period costs a few thousand rollup rows, not a scan of them.
+Everything but the latest payments comes from the rollup kept in the same transaction as every
+payment change (payportal/portal/models.py), grouped by day or hour, currency and status: the
+tiles, the chart and the status bars always agree, and a merchant with hundreds of thousands of
+payments in the period costs a few hundred rollup rows (daily ones for the 7- and 30-day
+ranges, hourly ones for today), not a scan of them.
 """
 
 from __future__ import annotations

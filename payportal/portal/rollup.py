@@ -1,6 +1,7 @@
 """Reading the payments rollup (payportal/portal/models.py): per merchant, what was created in
-a period, by hour or day, currency and status — the totals folded in at commit plus the reading
-transaction's own deltas not yet folded."""
+a period, by hour or day, currency and status — the totals folded in at commit (daily for
+periods of whole UTC days, else hourly) plus the reading transaction's own deltas not yet
+folded."""
 
 from __future__ import annotations
 
@@ -12,26 +13,36 @@ import sqlalchemy as sa
 
 from payportal.payments.models import PaymentStatus
 from payportal.payments.state import SETTLED
-from payportal.portal.models import PaymentHourlyTotal, PaymentTotalDelta
+from payportal.portal.models import PaymentDailyTotal, PaymentHourlyTotal, PaymentTotalDelta
 
 # a payment still on its way has no outcome yet: it counts neither for nor against the rate
 UNDECIDED = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
 
 
-def _rollup(merchant_matches, start):
-    """Totals and pending deltas since `start` (an hour boundary) of the merchants whose id
-    meets `merchant_matches(column)`."""
-    totals, deltas = PaymentHourlyTotal, PaymentTotalDelta
+def _rollup(period, merchant_matches, start):
+    """Totals and pending deltas since `start` of the merchants whose id meets
+    `merchant_matches(column)`, as (merchant_id, at, currency, status, payments, amount).
+
+    `period` is the totals' own time column, PaymentHourlyTotal.hour or PaymentDailyTotal.day;
+    `start` must be a boundary of it (an hour, a UTC midnight) for the sums to be exact. The
+    deltas are always per hour, which falls within one day of the daily totals.
+    """
+    totals, deltas = period.class_, PaymentTotalDelta
     return sa.union_all(
         sa.select(
-            totals.merchant_id, totals.hour, totals.currency, totals.status,
+            totals.merchant_id, period.label("at"), totals.currency, totals.status,
             totals.payments, totals.amount,
-        ).where(merchant_matches(totals.merchant_id), totals.hour >= start),
+        ).where(merchant_matches(totals.merchant_id), period >= start),
         sa.select(
             deltas.merchant_id, deltas.hour, deltas.currency, deltas.status,
             deltas.payments, deltas.amount,
         ).where(merchant_matches(deltas.merchant_id), deltas.hour >= start),
     ).subquery()  # fmt: skip
+
+
+def _whole_days_since(start: dt.datetime) -> bool:
+    """Does a period from `start` cover whole UTC days, so the daily totals hold it exactly?"""
+    return start.utcoffset() is not None and start.astimezone(dt.UTC).time() == dt.time()
 
 
 @dataclass
@@ -65,8 +76,9 @@ class PeriodTotals:
         return sorted(self.by_currency.values(), key=lambda v: (-v.settled_amount, v.currency))
 
 
-def _period_totals_statement() -> sa.Select:
-    """One period of one merchant (parameters merchant_id, start, unit: 'day' or 'hour').
+def _period_totals_statement(period) -> sa.Select:
+    """One period of one merchant (parameters merchant_id, start, unit: 'day' or 'hour'), from
+    the totals of `period`'s table (see _rollup).
 
     The groups are (bucket, currency, status), leaving out those whose payments net to zero
     (every payment of it moved on); PostgreSQL folds them into the three views the pages show
@@ -74,9 +86,11 @@ def _period_totals_statement() -> sa.Select:
     thousand groups comes back as a few dozen rows, in integers. Built once: constructing it
     cost more than running it.
     """
-    rollup = _rollup(lambda column: column == sa.bindparam("merchant_id"), sa.bindparam("start"))
+    rollup = _rollup(
+        period, lambda column: column == sa.bindparam("merchant_id"), sa.bindparam("start")
+    )
     unit = sa.bindparam("unit", type_=sa.String)
-    bucket = sa.func.date_trunc(unit, sa.func.timezone("UTC", rollup.c.hour)).label("bucket")
+    bucket = sa.func.date_trunc(unit, sa.func.timezone("UTC", rollup.c.at)).label("bucket")
     groups = (
         sa.select(
             bucket,
@@ -111,15 +125,18 @@ def _period_totals_statement() -> sa.Select:
     )
 
 
-_PERIOD_TOTALS = _period_totals_statement()
+_PERIOD_TOTALS_BY_HOUR = _period_totals_statement(PaymentHourlyTotal.hour)
+_PERIOD_TOTALS_BY_DAY = _period_totals_statement(PaymentDailyTotal.day)
 # GROUPING(bucket, currency, status) of its grouping sets: a bit per column left out
 _PER_STATUS, _PER_CURRENCY, _PER_BUCKET = 0b110, 0b101, 0b001
 
 
 def period_totals(session, merchant_id, start: dt.datetime, unit: str) -> PeriodTotals:
     """The merchant's payments created since `start`, grouped by `unit` ('day' or 'hour')."""
+    by_day = unit == "day" and _whole_days_since(start)
     rows = session.execute(
-        _PERIOD_TOTALS, {"merchant_id": merchant_id, "start": start, "unit": unit}
+        _PERIOD_TOTALS_BY_DAY if by_day else _PERIOD_TOTALS_BY_HOUR,
+        {"merchant_id": merchant_id, "start": start, "unit": unit},
     )
     totals = PeriodTotals()
     for level, bucket_at, currency, status, payments, settled_count, settled_amount, any_settled in rows:  # fmt: skip  # noqa: E501
@@ -140,7 +157,8 @@ def settled_volumes(
     volumes: dict[uuid.UUID, list[tuple[str, int, int]]] = {m: [] for m in merchant_ids}
     if not merchant_ids:
         return volumes
-    rollup = _rollup(lambda column: column.in_(merchant_ids), start)
+    period = PaymentDailyTotal.day if _whole_days_since(start) else PaymentHourlyTotal.hour
+    rollup = _rollup(period, lambda column: column.in_(merchant_ids), start)
     amount = sa.func.sum(rollup.c.amount)
     rows = session.execute(
         sa.select(rollup.c.merchant_id, rollup.c.currency, amount, sa.func.sum(rollup.c.payments))
