@@ -4,6 +4,8 @@ import os
 
 from pyramid.config import Configurator
 
+from payportal.requestfactory import bake_request_extensions
+
 # templates/ and static/ sit beside the package, at the top of the checkout
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,4 +61,6 @@ def main(global_config, **settings):
         config.include("payportal.gateways")
         config.include("payportal.admin")
         config.scan("payportal", ignore=["payportal.scripts"])
+        # request.dbsession, request.tm, ... on the request class once, not per request
+        bake_request_extensions(config)
         return config.make_wsgi_app()

@@ -3,7 +3,8 @@
 import pytest
 import sqlalchemy as sa
 import transaction
-from pyramid.request import Request, apply_request_extensions
+from pyramid.interfaces import IRequestFactory
+from pyramid.request import Request
 
 from payportal import main
 
@@ -20,9 +21,9 @@ def replica_app(app_settings):
 
 
 def make_request(app) -> Request:
-    request = Request.blank("/api/v1/payments")
+    """A request as the application makes them (its request class has request.dbsession...)."""
+    request = app.registry.getUtility(IRequestFactory).blank("/api/v1/payments")
     request.registry = app.registry
-    apply_request_extensions(request)
     return request
 
 
