@@ -204,6 +204,25 @@ def test_keep_alive_connections_are_spread_evenly_over_the_workers(tmp_path, dat
         server.close()
 
 
+def test_every_worker_starts_with_the_start_up_objects_frozen(tmp_path, database_url):
+    # payportal.server.freeze_startup_objects: the collector's full passes skip the application
+    # loaded before the fork (a 140 ms stall of the whole worker each time otherwise)
+    server = Server(tmp_path, database_url)
+    try:
+        workers = server.wait_for_workers()
+        frozen: dict[int, int] = {}
+        deadline = time.monotonic() + 30
+        while set(frozen) != workers and time.monotonic() < deadline:
+            status, body = get(server.port, "/worker-gc")  # a new connection each time
+            assert status == 200, body
+            pid, count = map(int, body.split())
+            frozen[pid] = count
+        assert set(frozen) == workers
+        assert all(count > 50_000 for count in frozen.values()), frozen
+    finally:
+        server.close()
+
+
 def test_two_workers_serve_count_together_and_a_killed_one_is_replaced(tmp_path, database_url):
     server = Server(tmp_path, database_url)
     try:

@@ -1,6 +1,7 @@
-"""Test-only view mounted with `pyramid.includes`: which worker process answered, and on which
-database connection, optionally after a while."""
+"""Test-only views mounted with `pyramid.includes`: which worker process answered, and on which
+database connection, optionally after a while; what its garbage collector has frozen."""
 
+import gc
 import os
 import time
 
@@ -18,6 +19,14 @@ def worker_pid(request):
     return Response(body=f"{os.getpid()} {backend}".encode(), content_type="text/plain")
 
 
+@view_config(route_name="worker_gc", permission=NO_PERMISSION_REQUIRED)
+def worker_gc(request):
+    """The worker's pid and how many objects its garbage collector leaves alone (frozen)."""
+    return Response(
+        body=f"{os.getpid()} {gc.get_freeze_count()}".encode(), content_type="text/plain"
+    )
+
+
 def open_a_pooled_connection(event):
     # like an application that reads the database while it loads: the process that forks the
     # workers then holds a pooled connection they must never share
@@ -28,5 +37,6 @@ def open_a_pooled_connection(event):
 
 def includeme(config):
     config.add_route("worker_pid", "/worker-pid")
+    config.add_route("worker_gc", "/worker-gc")
     config.add_subscriber(open_a_pooled_connection, ApplicationCreated)
     config.scan(__name__)
