@@ -175,18 +175,34 @@ def payportal_error_view(exc: PayportalError, request):
     return html_error_response(request, exc.status, exc.type.replace("_", " ").title(), exc.message)
 
 
+def _allowed_methods(request) -> list[str]:
+    """The methods the API takes at the request's resource and view name (the registered API
+    operations, payportal.apiview), for the Allow header a 405 must carry. Pyramid answers HEAD
+    wherever it answers GET."""
+    methods = {
+        op.method
+        for op in getattr(request.registry, "api_operations", ())
+        if op.name == request.view_name and isinstance(request.context, op.context)
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 @notfound_view_config()
 def notfound_view(exc, request):
     _abort_transaction(request)
     if is_api_request(request):
         # a view exists for this name but not for this method; extra segments make it a 404
         if isinstance(exc, PredicateMismatch) and not request.subpath:
+            allowed = _allowed_methods(request)
             return json_error_response(
                 request,
                 405,
                 "invalid_request",
                 "method_not_allowed",
                 f"{request.method} is not allowed on this path",
+                headers={"Allow": ", ".join(allowed)} if allowed else None,
             )
         return json_error_response(request, 404, "not_found", "not_found", "no such resource")
     return html_error_response(request, 404, "Not found", "That page does not exist.")

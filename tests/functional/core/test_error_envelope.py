@@ -56,6 +56,7 @@ def test_a_method_the_path_does_not_take_is_405(probe_testapp, method):
     response = probe_testapp.request(CHARGE, method=method, status=405)
     error = assert_envelope(response, 405, "invalid_request", "method_not_allowed")
     assert method in error["message"]
+    assert response.headers["Allow"] == "POST"  # what the path does take (RFC 9110 §15.5.6)
 
 
 @pytest.mark.parametrize(

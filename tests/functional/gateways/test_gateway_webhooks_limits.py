@@ -81,7 +81,9 @@ def test_a_gateway_without_a_secret_answers_503_and_stores_nothing(
 
 
 def test_only_post_is_allowed(testapp, gateway):
-    assert testapp.get(gateway.url, status=405).json["error"]["code"] == "method_not_allowed"
+    response = testapp.get(gateway.url, status=405)
+    assert response.json["error"]["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "POST"
 
 
 def test_there_is_nothing_else_under_webhooks(testapp):

@@ -220,3 +220,13 @@ def test_a_read_ends_with_commit_so_prepared_statements_survive(
         for target, name, fn in listeners:
             sa.event.remove(target, name, fn)
     assert ends == ["commit", "commit"]
+
+
+def test_a_405_names_the_methods_the_path_takes(testapp, merchant):
+    _m, headers = merchant
+    reference = initialize(testapp, headers).json["payment"]["reference"]
+    response = testapp.delete(f"{API}/{reference}", headers=headers, status=405)
+    assert response.headers["Allow"] == "GET, HEAD"
+    response = testapp.get(f"{API}/initialize", headers=headers, status=405)
+    assert response.headers["Allow"] == "POST"
+    assert testapp.head(f"{API}/{reference}", headers=headers).status_int == 200
