@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import sys
 
 from payportal.logging import JsonFormatter, use_json_format
@@ -52,5 +53,6 @@ def test_use_json_format_switches_the_handlers_of_a_logger():
         "level": "warning",
         "logger": "payportal.tests.json_switch",
         "message": "queue depth 12",
+        "pid": os.getpid(),
         "queue": "payments",
     }
