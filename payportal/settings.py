@@ -53,6 +53,7 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "max_body_bytes": ("payportal.max_body_bytes", "PAYPORTAL_MAX_BODY_BYTES"),
     "log_format": ("payportal.log_format", "PAYPORTAL_LOG_FORMAT"),
     "sweep_interval": ("payportal.sweep_interval", "PAYPORTAL_SWEEP_INTERVAL"),
+    "event_retention_days": ("payportal.event_retention_days", "PAYPORTAL_EVENT_RETENTION_DAYS"),
     "cors_origins": ("payportal.cors_origins", "CORS_ORIGINS"),
     "rate_limit_per_second": ("payportal.rate_limit_per_second", "RATE_LIMIT_PER_SECOND"),
     "auth_cache_seconds": ("payportal.auth_cache_seconds", "AUTH_CACHE_SECONDS"),
@@ -172,6 +173,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     log_format: str = "text"
     sweep_interval: int = Field(30, ge=1)
+    # published, dispatched events (and their deliveries) older than this go; 0 keeps them
+    event_retention_days: int = Field(30, ge=0)
     # "localhost" allows any loopback origin; "*" any origin (no credentials either way)
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_second: float = Field(100, ge=0)  # 0 turns rate limiting off

@@ -8,7 +8,8 @@ the next round instead of waited for.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -16,6 +17,7 @@ from payportal.db import utcnow
 from payportal.idempotency import purge_expired
 from payportal.payments.models import Payment, PaymentStatus
 from payportal.payments.state import apply_transition
+from payportal.retention import purge_old_records
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,24 @@ def purge_idempotency_keys(session_factory) -> int:
 class SweepResult:
     expired_payments: int
     purged_keys: int
+    # what retention purged this round (payportal.retention); empty when it was not due
+    purged: dict[str, int] = field(default_factory=dict)
+
+
+# retention scans whole tables when there is nothing to delete: once an hour per process is
+# plenty for rows kept for days
+RETENTION_EVERY = 3600.0
+_retention_due_at = 0.0
 
 
 def run_sweep(session_factory, settings, batch_size: int = 500) -> SweepResult:
-    """One full round: expire due payments, then purge old idempotency keys."""
-    return SweepResult(
-        expired_payments=expire_due_payments(session_factory, settings, batch_size),
-        purged_keys=purge_idempotency_keys(session_factory),
-    )
+    """One full round: expire due payments, purge old idempotency keys, and, at most once an
+    hour, what retention lets go."""
+    global _retention_due_at
+    expired = expire_due_payments(session_factory, settings, batch_size)
+    keys = purge_idempotency_keys(session_factory)
+    purged = {}
+    if time.monotonic() >= _retention_due_at:
+        purged = purge_old_records(session_factory, settings)
+        _retention_due_at = time.monotonic() + RETENTION_EVERY
+    return SweepResult(expired_payments=expired, purged_keys=keys, purged=purged)

@@ -1,6 +1,8 @@
-"""payportal-sweep <ini> [--loop]: expires pending payments past expires_at and purges
-idempotency keys older than 24 h. Once by default; with --loop every PAYPORTAL_SWEEP_INTERVAL
-seconds until SIGTERM/SIGINT. Any number may run at once (FOR UPDATE SKIP LOCKED).
+"""payportal-sweep <ini> [--loop]: expires pending payments past expires_at, purges
+idempotency keys older than 24 h and, once an hour, what retention lets go (payportal.retention:
+old events, expired sessions, tokens and login failures). Once by default; with --loop every
+PAYPORTAL_SWEEP_INTERVAL seconds until SIGTERM/SIGINT. Any number may run at once (FOR UPDATE
+SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -53,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("sweep failed; trying again in %d s", interval)
         else:
             if not args.loop:
+                retained = "".join(
+                    f", {count} {name.replace('_', ' ')}" for name, count in result.purged.items()
+                )
                 print(
                     f"expired {result.expired_payments} payments, "
-                    f"purged {result.purged_keys} idempotency keys",
+                    f"purged {result.purged_keys} idempotency keys{retained}",
                     flush=True,
                 )
         if not args.loop or stop.wait(interval):
