@@ -25,8 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from payportal.events.models import OutboxEvent
-from payportal.events.services import envelope, iso_utc
+from payportal.events.services import envelope
 from payportal.metrics import PUBLISH_FAILURES
+from payportal.timestamps import iso_z
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def message_entry(event: OutboxEvent, *, fifo: bool) -> dict:
     attributes = {
         "eventType": _string(event.type),
         "merchantId": _string(str(event.merchant_id)),
-        "timestamp": _string(iso_utc(event.created_at)),
+        "timestamp": _string(iso_z(event.created_at)),
     }
     if event.payment_id is not None:
         attributes["paymentId"] = _string(str(event.payment_id))

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
-from payportal.events.services import EVENT_TYPES, iso_utc
+from payportal.events.services import EVENT_TYPES
 from payportal.pagination import ListQuery, Page
 from payportal.payment_methods.cards import RefusesCardNumbers
+from payportal.timestamps import Timestamp
 
 EventType = Literal[EVENT_TYPES]
 Subscription = Literal[(*EVENT_TYPES, "*")]
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else iso_utc(value)
 
 
 class EventListQuery(ListQuery):
@@ -29,14 +25,10 @@ class EventOut(BaseModel):
 
     id: uuid.UUID
     type: str
-    created_at: dt.datetime
+    created_at: Timestamp
     merchant_id: uuid.UUID
     correlation_id: str | None
     data: dict[str, Any]
-
-    @field_serializer("created_at")
-    def _created_at(self, value: dt.datetime) -> str | None:
-        return _iso(value)
 
 
 class WebhookEndpointCreate(RefusesCardNumbers):
@@ -65,12 +57,8 @@ class WebhookEndpointOut(BaseModel):
     description: str | None
     events: list[str]
     enabled: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-    @field_serializer("created_at", "updated_at")
-    def _timestamps(self, value: dt.datetime) -> str | None:
-        return _iso(value)
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class WebhookEndpointCreated(WebhookEndpointOut):
@@ -78,15 +66,11 @@ class WebhookEndpointCreated(WebhookEndpointOut):
 
 
 class DeliveryAttemptOut(BaseModel):
-    attempted_at: dt.datetime
+    attempted_at: Timestamp
     status_code: int | None
     latency_ms: int | None
     error: str | None
-    next_retry_at: dt.datetime | None
-
-    @field_serializer("attempted_at", "next_retry_at")
-    def _timestamps(self, value: dt.datetime | None) -> str | None:
-        return _iso(value)
+    next_retry_at: Timestamp | None
 
 
 class DeliveryOut(BaseModel):
@@ -96,16 +80,12 @@ class DeliveryOut(BaseModel):
     event_type: str
     status: Literal["pending", "succeeded", "failed"]
     attempt_count: int
-    next_attempt_at: dt.datetime | None
+    next_attempt_at: Timestamp | None
     last_status_code: int | None
     last_error: str | None
-    delivered_at: dt.datetime | None
-    created_at: dt.datetime
+    delivered_at: Timestamp | None
+    created_at: Timestamp
     attempts: list[DeliveryAttemptOut] = Field(description="every attempt, oldest first")
-
-    @field_serializer("next_attempt_at", "delivered_at", "created_at")
-    def _timestamps(self, value: dt.datetime | None) -> str | None:
-        return _iso(value)
 
 
 EventPage = Page[EventOut]

@@ -13,6 +13,7 @@ import zope.sqlalchemy
 from payportal.db import TRANSACTION_MANAGER_KEY, utcnow
 from payportal.events.models import OutboxEvent
 from payportal.pagination import keyset_page
+from payportal.timestamps import iso_z
 
 # session.info key: the in-process publisher (set on the web app's session factory when
 # publishing is on); append_event hands it the event ids once the transaction has committed
@@ -135,16 +136,12 @@ def publish_after_commit(session, merchant_id: uuid.UUID, event_id: uuid.UUID) -
     appended.append((uuid.UUID(str(merchant_id)), event_id))
 
 
-def iso_utc(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def envelope(event: OutboxEvent) -> dict[str, Any]:
     """The event as SQS, the API and merchant webhooks show it."""
     return {
         "id": str(event.id),
         "type": event.type,
-        "created_at": iso_utc(event.created_at),
+        "created_at": iso_z(event.created_at),
         "merchant_id": str(event.merchant_id),
         "correlation_id": event.correlation_id,
         "data": event.data,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
@@ -13,13 +12,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_serializer,
     field_validator,
 )
 
 from payportal.merchants.models import MerchantStatus, MerchantType
 from payportal.merchants.passwords import MAX_LENGTH, MIN_LENGTH
 from payportal.payment_methods.cards import RefusesCardNumbers
+from payportal.timestamps import Timestamp
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 # a password being checked, not set: any length the hash accepts, so old ones still verify
@@ -51,13 +50,6 @@ Email = Annotated[
 # a login may name any address: an unknown or malformed one is just a failed login
 LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
 Token = Annotated[str, Field(min_length=1, max_length=4096)]
-
-
-def iso_z(value: dt.datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, as the API contract shows every timestamp."""
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 class StrictRequest(RefusesCardNumbers):
@@ -143,11 +135,7 @@ class MerchantOut(BaseModel):
     address: str | None
     website: str | None
     country: str | None
-    created_at: dt.datetime
-
-    @field_serializer("created_at")
-    def _timestamps(self, value: dt.datetime) -> str | None:
-        return iso_z(value)
+    created_at: Timestamp
 
 
 class TokensOut(BaseModel):
@@ -178,12 +166,8 @@ class ApiKeyOut(BaseModel):
     id: uuid.UUID
     name: str
     prefix: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-
-    @field_serializer("created_at", "last_used_at")
-    def _timestamps(self, value: dt.datetime | None) -> str | None:
-        return iso_z(value)
+    created_at: Timestamp
+    last_used_at: Timestamp | None
 
 
 class CreatedApiKey(BaseModel):
@@ -193,8 +177,4 @@ class CreatedApiKey(BaseModel):
     name: str
     prefix: str
     key: str = Field(description="The secret key: shown this once, store it now")
-    created_at: dt.datetime
-
-    @field_serializer("created_at")
-    def _timestamps(self, value: dt.datetime) -> str | None:
-        return iso_z(value)
+    created_at: Timestamp

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,6 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
-    field_serializer,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -28,7 +26,7 @@ from payportal.payment_methods.models import (
     PaymentMethodStatus,
     PaymentMethodType,
 )
-from payportal.payments.schemas import iso_z
+from payportal.timestamps import Timestamp
 
 T = PaymentMethodType
 
@@ -187,12 +185,8 @@ class PaymentMethodOut(BaseModel):
     provider: str | None
     external_provider: str | None
     metadata: dict[str, str]
-    expires_at: dt.datetime | None
-    created_at: dt.datetime
-
-    @field_serializer("expires_at", "created_at")
-    def _timestamps(self, value: dt.datetime | None) -> str | None:
-        return iso_z(value)
+    expires_at: Timestamp | None
+    created_at: Timestamp
 
     @classmethod
     def from_method(cls, method: PaymentMethod) -> PaymentMethodOut:

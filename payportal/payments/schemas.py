@@ -15,7 +15,6 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
-    field_serializer,
     field_validator,
     model_validator,
 )
@@ -24,6 +23,7 @@ from payportal.money import SUPPORTED_CURRENCIES
 from payportal.pagination import ListQuery, Page
 from payportal.payment_methods.cards import RefusesCardNumbers
 from payportal.payments.models import Gateway, Payment, PaymentStatus, Refund
+from payportal.timestamps import Timestamp
 
 if TYPE_CHECKING:
     from payportal.payments.state import LockedPayment
@@ -38,13 +38,6 @@ MetadataValue = Annotated[str, StringConstraints(max_length=500)] | StrictInt | 
 
 def checkout_url(public_url: str, reference: str) -> str:
     return f"{public_url.rstrip('/')}/checkout/{reference}"
-
-
-def iso_z(value: dt.datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, as the API contract shows every timestamp."""
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 class PaymentOut(BaseModel):
@@ -74,9 +67,10 @@ class PaymentOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
-    # Timestamps serialize as pydantic does UTC datetimes, "2025-05-01T12:00:00Z" (iso_z's
-    # format, without a Python call per field): every session runs with TimeZone=UTC
-    # (payportal.db.make_engine) and the application makes its own times with utcnow().
+    # Timestamps serialize as pydantic does UTC datetimes, "2025-05-01T12:00:00Z" (the format of
+    # payportal.timestamps, without a Python call per field): every session runs with
+    # TimeZone=UTC (payportal.db.make_engine) and the application makes its own times with
+    # utcnow().
 
     @classmethod
     def from_row(cls, row, public_url: str) -> PaymentOut:
@@ -199,11 +193,7 @@ class RefundOut(BaseModel):
     currency: str
     reason: str | None
     status: str
-    created_at: dt.datetime
-
-    @field_serializer("created_at")
-    def _timestamps(self, value: dt.datetime) -> str | None:
-        return iso_z(value)
+    created_at: Timestamp
 
     @classmethod
     def from_refund(cls, refund: Refund) -> RefundOut:
@@ -224,11 +214,7 @@ class RefundCreated(BaseModel):
 
 
 class _TimelineEntry(BaseModel):
-    at: dt.datetime
-
-    @field_serializer("at", check_fields=False)
-    def _at(self, value: dt.datetime) -> str | None:
-        return iso_z(value)
+    at: Timestamp
 
 
 class TransitionEntry(_TimelineEntry):
@@ -262,11 +248,7 @@ class EventEntry(_TimelineEntry):
     kind: Literal["event"] = "event"
     event_id: uuid.UUID
     type: str
-    published_at: dt.datetime | None
-
-    @field_serializer("published_at")
-    def _published_at(self, value: dt.datetime | None) -> str | None:
-        return iso_z(value)
+    published_at: Timestamp | None
 
 
 TimelineEntry = Annotated[
@@ -315,12 +297,8 @@ class CurrencyTotals(BaseModel):
 
 
 class StatisticsSummary(BaseModel):
-    created_from: dt.datetime
-    created_to: dt.datetime
+    created_from: Timestamp
+    created_to: Timestamp
     currency: str | None
     by_status: list[StatusTotals]
     by_currency: list[CurrencyTotals]
-
-    @field_serializer("created_from", "created_to")
-    def _timestamps(self, value: dt.datetime) -> str | None:
-        return iso_z(value)

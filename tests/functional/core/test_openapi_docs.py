@@ -62,3 +62,24 @@ def test_every_swagger_ui_asset_is_served_here(testapp):
             url.rsplit(".", 1)[1]
         ]
         assert expected in response.content_type
+
+
+def test_every_timestamp_of_a_response_is_documented_as_a_date_time(testapp):
+    """Clients generated from the document get datetimes, not strings, for every `*_at`."""
+    schemas = testapp.get("/api/v1/openapi.json").json["components"]["schemas"]
+    timestamps = {
+        f"{name}.{prop}": spec
+        for name, schema in schemas.items()
+        for prop, spec in schema.get("properties", {}).items()
+        if prop.endswith("_at") or prop in {"at", "created_from", "created_to"}
+    }
+    assert {"PaymentOut.created_at", "EventOut.created_at", "RefundOut.created_at"} <= set(
+        timestamps
+    )
+
+    def formats(spec) -> set:
+        options = spec.get("anyOf", [spec])
+        return {o.get("format") for o in options if o.get("type") != "null"}
+
+    undated = {name for name, spec in timestamps.items() if formats(spec) != {"date-time"}}
+    assert undated == set()
