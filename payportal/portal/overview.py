@@ -20,9 +20,8 @@ from payportal.db import utcnow
 from payportal.merchants.models import Merchant
 from payportal.money import format_money, to_major
 from payportal.payments.models import PaymentStatus
-from payportal.payments.schemas import PaymentListQuery
 from payportal.portal.charts import BarPoint, bar_chart, proportion_bar
-from payportal.portal.payment_filters import payment_rows
+from payportal.portal.payment_filters import latest_payment_rows
 from payportal.portal.resources import MerchantHome
 from payportal.portal.rollup import PeriodTotals, period_totals
 from payportal.portal.templating import BADGE_TONES
@@ -104,7 +103,7 @@ def overview(context, request):
         for s in PaymentStatus
         if totals.by_status.get(s.value)
     ]
-    latest, _more, _cursor = payment_rows(session, merchant_id, PaymentListQuery(limit=LATEST))
+    latest = latest_payment_rows(session, merchant_id, LATEST)
     return {
         "section": "home",
         "ranges": RANGES,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from payportal.money import SUPPORTED_CURRENCIES
@@ -30,6 +31,21 @@ TABLE_COLUMNS = (
     Payment.customer_name,
     Payment.created_at,
 )
+
+
+# the overview's latest payments: the merchant's newest, newest first, built once (it has no
+# filters or cursor to build per request)
+_LATEST = (
+    sa.select(*TABLE_COLUMNS)
+    .where(Payment.merchant_id == sa.bindparam("merchant_id"))
+    .order_by(Payment.created_at.desc(), Payment.id.desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
+def latest_payment_rows(session, merchant_id, limit: int) -> list:
+    """The merchant's `limit` newest payments as rows of the table's columns."""
+    return session.execute(_LATEST, {"merchant_id": merchant_id, "limit": limit}).all()
 
 
 def payment_rows(session, merchant_id, query: PaymentListQuery) -> tuple[list, bool, str | None]:

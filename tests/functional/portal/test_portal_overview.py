@@ -73,3 +73,22 @@ def test_latest_payments_link_to_their_pages(browser, dbsession, settings):
     payment = create_payment(dbsession, settings, browser.merchant)
     page = browser.get("/dashboard/home")
     assert page.html.find("a", href=f"http://localhost/dashboard/payments/{payment.reference}")
+
+
+def test_latest_payments_are_the_eight_newest_of_this_merchant_newest_first(
+    browser, dbsession, settings
+):
+    now = dt.datetime.now(dt.UTC)
+    mine = []
+    for minutes in range(10):
+        payment = create_payment(dbsession, settings, browser.merchant)
+        payment.created_at = now - dt.timedelta(minutes=minutes)
+        mine.append(payment.reference)
+    other = create_payment(dbsession, settings, create_merchant(dbsession, settings))
+    other.created_at = now + dt.timedelta(minutes=1)  # newer, but another merchant's
+    dbsession.flush()
+    page = browser.get("/dashboard/home")
+    prefix = "http://localhost/dashboard/payments/"
+    links = [a["href"] for a in page.html.find_all("a", href=True)]
+    shown = [h.removeprefix(prefix) for h in links if h.startswith(prefix + "pay_")]
+    assert list(dict.fromkeys(shown)) == mine[:8]  # in page order, each once
