@@ -1,9 +1,10 @@
 """What the sweep deletes once nothing can need it any more, so no table grows forever.
 
-- outbox events older than `event_retention_days` (30 by default, 0 keeps them), once published
-  to SQS and fanned out into webhook deliveries, none of them still pending; their deliveries and
-  attempts go with them (ON DELETE CASCADE). The events API, the dashboard's event log and the
-  delivery logs therefore reach back that far, as Stripe's do.
+- outbox events older than `event_retention_days`, once published to SQS and fanned out into
+  webhook deliveries, none of them still pending and none being resent; their deliveries and
+  attempts go with them (ON DELETE CASCADE). Off by default (0): the API promises every event
+  of a merchant, so bounding the table is the operator's choice, after which the events API,
+  the dashboard's event log and the delivery logs reach back that far, as Stripe's do.
 - login failures that left the throttling window (payportal.merchants.throttle);
 - dashboard sessions past their 12 h lifetime or revoked, a day after (the day keeps them for
   a look when a sign-out is questioned);
@@ -11,7 +12,9 @@
   on its signature or its expiry whatever its row says.
 
 Each kind goes in batches of BATCH rows per committed transaction, so the sweep never holds many
-locks or a long transaction; rows a request has locked are skipped for the next round.
+locks or a long transaction; rows a request has locked are skipped for the next round. A pass
+stops a kind after MAX_BATCHES batches, so a large backlog (retention switched on over years
+of events) is worked off over several sweep rounds instead of holding up the relay's loop.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from payportal.merchants.throttle import WINDOW
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+MAX_BATCHES = 10
 GRACE = dt.timedelta(days=1)
 
 
@@ -72,12 +76,13 @@ def _purgeable(settings, now: dt.datetime) -> dict[str, tuple]:
 
 
 def purge_old_records(session_factory, settings, now: dt.datetime | None = None) -> dict[str, int]:
-    """Delete what no one can need any more (see the module docstring); how many of each."""
+    """Delete what no one can need any more (see the module docstring); how many of each, at
+    most MAX_BATCHES * BATCH of a kind (backlog_left() says whether one reached it)."""
     now = now or utcnow()
     purged = {}
     for name, (key, expired) in _purgeable(settings, now).items():
         purged[name] = 0
-        while True:
+        for _batch in range(MAX_BATCHES):
             batch = (
                 sa.select(key).where(expired).limit(BATCH).with_for_update(skip_locked=True)
             ).scalar_subquery()
@@ -98,3 +103,8 @@ def purge_old_records(session_factory, settings, now: dt.datetime | None = None)
             ),
         )
     return purged
+
+
+def backlog_left(purged: dict[str, int]) -> bool:
+    """Did a pass stop a kind at its cap, so there may be more to delete right away?"""
+    return any(count >= MAX_BATCHES * BATCH for count in purged.values())

@@ -173,8 +173,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     log_format: str = "text"
     sweep_interval: int = Field(30, ge=1)
-    # published, dispatched events (and their deliveries) older than this go; 0 keeps them
-    event_retention_days: int = Field(30, ge=0)
+    # published, dispatched events (and their deliveries) older than this go; 0 keeps them all,
+    # as the API promises by default
+    event_retention_days: int = Field(0, ge=0)
     # "localhost" allows any loopback origin; "*" any origin (no credentials either way)
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_second: float = Field(100, ge=0)  # 0 turns rate limiting off

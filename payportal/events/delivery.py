@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from payportal.crypto import DecryptionError
 from payportal.db import utcnow
+from payportal.errors import NotFound
 from payportal.events.endpoints import (
     ALL_EVENTS,
     AddressNotAllowed,
@@ -351,13 +352,24 @@ def attempt_delivery(session, job: DeliveryJob, settings, policy: RetryPolicy) -
 
 
 def retry_delivery(session, keyring, settings, delivery: WebhookDelivery, policy: RetryPolicy):
-    """The merchant's 'send it again now': one attempt right away, whatever the status was."""
+    """The merchant's 'send it again now': one attempt right away, whatever the status was.
+
+    The event's row is share-locked first: retention (payportal.retention) skips an event
+    someone holds, and one it has just purged (with its deliveries) is a 404 here, not a 500.
+    """
+    event_held = session.execute(
+        sa.select(OutboxEvent.id)
+        .where(OutboxEvent.id == delivery.event_id)
+        .with_for_update(read=True)
+    ).first()
     locked = session.execute(
         sa.select(WebhookDelivery)
         .where(WebhookDelivery.id == delivery.id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if event_held is None or locked is None:
+        raise NotFound("no such delivery")
     (_delivery, endpoint, event) = _delivery_rows(session, [locked.id])[0]
     job = _job(keyring, locked, endpoint, event)
     attempt_delivery(session, job, settings, policy)

@@ -17,7 +17,7 @@ from payportal.db import utcnow
 from payportal.idempotency import purge_expired
 from payportal.payments.models import Payment, PaymentStatus
 from payportal.payments.state import apply_transition
-from payportal.retention import purge_old_records
+from payportal.retention import backlog_left, purge_old_records
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,14 @@ _retention_due_at = 0.0
 
 
 def run_sweep(session_factory, settings, batch_size: int = 500) -> SweepResult:
-    """One full round: expire due payments, purge old idempotency keys, and, at most once an
-    hour, what retention lets go."""
+    """One full round: expire due payments, purge old idempotency keys, and, once an hour (each
+    round while a backlog lasts), what retention lets go."""
     global _retention_due_at
     expired = expire_due_payments(session_factory, settings, batch_size)
     keys = purge_idempotency_keys(session_factory)
     purged = {}
     if time.monotonic() >= _retention_due_at:
         purged = purge_old_records(session_factory, settings)
-        _retention_due_at = time.monotonic() + RETENTION_EVERY
+        # a backlog is worked off a capped pass per round; otherwise again in an hour
+        _retention_due_at = 0.0 if backlog_left(purged) else time.monotonic() + RETENTION_EVERY
     return SweepResult(expired_payments=expired, purged_keys=keys, purged=purged)

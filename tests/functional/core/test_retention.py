@@ -83,20 +83,37 @@ def test_events_past_retention_go_with_their_deliveries_and_the_rest_stay(
                 )
             )
 
-    purged = retention.purge_old_records(sessionmaker(bind=committed_db), settings, now=NOW)
+    thirty_days = settings.model_copy(update={"event_retention_days": 30})
+    purged = retention.purge_old_records(sessionmaker(bind=committed_db), thirty_days, now=NOW)
 
     assert purged["events"] == 1
     assert ids(committed_db, OutboxEvent.id) == {e.id for e in kept.values()}
     assert ids(committed_db, WebhookDelivery.event_id) == {kept["delivery pending"].id}
 
 
-def test_retention_zero_keeps_every_event(committed_db, settings, merchant):
+def test_by_default_every_event_is_kept_as_the_api_promises(committed_db, settings, merchant):
+    assert settings.event_retention_days == 0
     with Session(committed_db) as session, session.begin():
         session.add(event(merchant, 400 * DAY))
-    keep_forever = settings.model_copy(update={"event_retention_days": 0})
-    purged = retention.purge_old_records(sessionmaker(bind=committed_db), keep_forever, now=NOW)
+    purged = retention.purge_old_records(sessionmaker(bind=committed_db), settings, now=NOW)
     assert "events" not in purged
     assert len(ids(committed_db, OutboxEvent.id)) == 1
+
+
+def test_an_event_being_resent_is_left_for_a_later_pass(committed_db, settings, merchant):
+    # events.delivery.retry_delivery share-locks the event while it resends one of its deliveries
+    with Session(committed_db, expire_on_commit=False) as session, session.begin():
+        old = event(merchant, 40 * DAY)
+        session.add(old)
+    thirty_days = settings.model_copy(update={"event_retention_days": 30})
+    with Session(committed_db) as resending, resending.begin():
+        resending.execute(
+            sa.select(OutboxEvent.id).where(OutboxEvent.id == old.id).with_for_update(read=True)
+        )
+        purged = retention.purge_old_records(sessionmaker(bind=committed_db), thirty_days, now=NOW)
+        assert purged["events"] == 0
+    purged = retention.purge_old_records(sessionmaker(bind=committed_db), thirty_days, now=NOW)
+    assert purged["events"] == 1
 
 
 def test_expired_sign_in_records_go_and_live_ones_stay(committed_db, settings, merchant):
@@ -147,7 +164,6 @@ def test_expired_sign_in_records_go_and_live_ones_stay(committed_db, settings, m
         "dashboard_sessions": 2,
         "refresh_tokens": 1,
         "password_reset_tokens": 1,
-        "events": 0,
     }
     assert ids(committed_db, LoginFailure.email) == {"new@example.com"}
     assert ids(committed_db, DashboardSession.digest) == {fresh_session}
@@ -163,6 +179,22 @@ def test_more_than_a_batch_goes_in_several_transactions(committed_db, settings, 
         )
     purged = retention.purge_old_records(sessionmaker(bind=committed_db), settings, now=NOW)
     assert purged["login_failures"] == 25
+    assert not retention.backlog_left(purged)
+    assert ids(committed_db, LoginFailure.id) == set()
+
+
+def test_a_backlog_is_worked_off_a_capped_pass_per_sweep_round(committed_db, settings, monkeypatch):
+    monkeypatch.setattr(retention, "BATCH", 5)
+    monkeypatch.setattr(retention, "MAX_BATCHES", 2)
+    monkeypatch.setattr(sweep, "_retention_due_at", 0.0)
+    with Session(committed_db) as session, session.begin():
+        session.add_all(
+            LoginFailure(email=f"u{n}@example.com", failed_at=NOW - DAY) for n in range(23)
+        )
+    factory = sessionmaker(bind=committed_db)
+    rounds = [sweep.run_sweep(factory, settings).purged.get("login_failures") for _ in range(4)]
+    # 10 a round while the cap is hit, the rest, then nothing until the hour is up
+    assert rounds == [10, 10, 3, None]
     assert ids(committed_db, LoginFailure.id) == set()
 
 
