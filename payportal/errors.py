@@ -176,14 +176,24 @@ def payportal_error_view(exc: PayportalError, request):
 
 
 def _allowed_methods(request) -> list[str]:
-    """The methods the API takes at the request's resource and view name (the registered API
-    operations, payportal.apiview), for the Allow header a 405 must carry. Pyramid answers HEAD
-    wherever it answers GET."""
-    methods = {
-        op.method
-        for op in getattr(request.registry, "api_operations", ())
-        if op.name == request.view_name and isinstance(request.context, op.context)
-    }
+    """The methods some view takes at the request's route, resource and view name (from
+    Pyramid's view introspection, so the API operations and the plain views such as
+    openapi.json alike), for the Allow header a 405 must carry. Pyramid answers HEAD wherever
+    it answers GET."""
+    route = request.matched_route.name if request.matched_route else None
+    methods: set[str] = set()
+    for view in request.registry.introspector.get_category("views"):
+        intr = view["introspectable"]
+        wanted = intr["request_methods"]
+        if wanted is None or intr["route_name"] != route or intr["name"] != request.view_name:
+            continue
+        context = intr["context"]
+        if isinstance(context, type):
+            if not isinstance(request.context, context):
+                continue
+        elif context is not None and not context.providedBy(request.context):
+            continue
+        methods.update((wanted,) if isinstance(wanted, str) else wanted)
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

@@ -83,3 +83,8 @@ def test_every_timestamp_of_a_response_is_documented_as_a_date_time(testapp):
 
     undated = {name for name, spec in timestamps.items() if formats(spec) != {"date-time"}}
     assert undated == set()
+
+
+def test_a_method_the_document_does_not_take_is_405_with_allow(testapp):
+    response = testapp.post("/api/v1/openapi.json", status=405)
+    assert response.headers["Allow"] == "GET, HEAD"
