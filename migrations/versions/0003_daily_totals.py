@@ -42,16 +42,20 @@ HAVING sum(payments) <> 0 OR sum(amount) <> 0
 ORDER BY 1, 2, 3, 4
 """
 
-# The daily statement only reads the transaction's deltas; the hourly one (as before) moves
-# them out. Both lock rollup rows in key order, daily before hourly in every transaction, so
-# concurrent commits still take their row locks in one global order and cannot deadlock.
-FOLD_BOTH = """
+# The fold function of 0001 is its guard and its hourly statement; this revision puts a daily
+# statement between them. The daily statement only reads the transaction's deltas; the hourly
+# one (as before) moves them out. Both lock rollup rows in key order, daily before hourly in
+# every transaction, so concurrent commits still take their row locks in one global order and
+# cannot deadlock.
+_GUARD = """
 CREATE OR REPLACE FUNCTION payment_totals_flush() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- one event per delta fires at commit; the first folds them all, the rest find theirs gone
     IF NOT EXISTS (SELECT 1 FROM payment_total_deltas WHERE id = NEW.id) THEN
         RETURN NULL;
     END IF;
+"""
+_DAILY = """\
     INSERT INTO payment_daily_totals AS t (merchant_id, day, currency, status, payments, amount)
     SELECT merchant_id, date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day,
            currency, status, sum(payments), sum(amount)
@@ -62,6 +66,8 @@ BEGIN
     ORDER BY merchant_id, day, currency, status
     ON CONFLICT (merchant_id, day, currency, status) DO UPDATE
         SET payments = t.payments + EXCLUDED.payments, amount = t.amount + EXCLUDED.amount;
+"""
+_HOURLY = """\
     WITH moved AS (
         DELETE FROM payment_total_deltas WHERE txid = txid_current()
         RETURNING merchant_id, hour, currency, status, payments, amount
@@ -78,31 +84,9 @@ BEGIN
 END
 $$
 """
-
+FOLD_BOTH = _GUARD + _DAILY + _HOURLY
 # 0001's function, word for word
-FOLD_HOURLY = """
-CREATE OR REPLACE FUNCTION payment_totals_flush() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- one event per delta fires at commit; the first folds them all, the rest find theirs gone
-    IF NOT EXISTS (SELECT 1 FROM payment_total_deltas WHERE id = NEW.id) THEN
-        RETURN NULL;
-    END IF;
-    WITH moved AS (
-        DELETE FROM payment_total_deltas WHERE txid = txid_current()
-        RETURNING merchant_id, hour, currency, status, payments, amount
-    )
-    INSERT INTO payment_hourly_totals AS t (merchant_id, hour, currency, status, payments, amount)
-    SELECT merchant_id, hour, currency, status, sum(payments), sum(amount)
-    FROM moved
-    GROUP BY merchant_id, hour, currency, status
-    HAVING sum(payments) <> 0 OR sum(amount) <> 0
-    ORDER BY merchant_id, hour, currency, status
-    ON CONFLICT (merchant_id, hour, currency, status) DO UPDATE
-        SET payments = t.payments + EXCLUDED.payments, amount = t.amount + EXCLUDED.amount;
-    RETURN NULL;
-END
-$$
-"""
+FOLD_HOURLY = _GUARD + _HOURLY
 
 
 def upgrade() -> None:
