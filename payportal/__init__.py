@@ -4,6 +4,7 @@ import os
 
 from pyramid.config import Configurator
 
+from payportal.portal.templating import TemplateRenderers
 from payportal.requestfactory import bake_request_extensions
 
 # templates/ and static/ sit beside the package, at the top of the checkout
@@ -29,6 +30,8 @@ def main(global_config, **settings):
         # server-rendered pages from the top-level templates/ folder
         config.include("pyramid_jinja2")
         config.add_jinja2_renderer(".html")
+        # .jinja2 names as given, without a failed package-relative lookup per render
+        config.add_renderer(".jinja2", TemplateRenderers())
         # CSS, icons and the little JS, from the top-level static/ folder
         config.include("payportal.static")
         # AES-256-GCM keyring for sensitive fields

@@ -156,3 +156,22 @@ def test_a_cross_site_origin_is_refused_even_with_the_token(browser, dbsession, 
     )
     dbsession.refresh(payment)
     assert payment.amount_refunded == 0
+
+
+def test_a_page_renders_from_compiled_templates_without_searching_again(
+    browser, wsgi_app, monkeypatch
+):
+    from pyramid_jinja2 import IJinja2Environment
+
+    environment = wsgi_app.registry.getUtility(IJinja2Environment, name=".jinja2")
+    browser.get("/dashboard/home")
+    searched = []
+    get_source = environment.loader.get_source
+
+    def spy(env, name):
+        searched.append(name)
+        return get_source(env, name)
+
+    monkeypatch.setattr(environment.loader, "get_source", spy)
+    assert "Overview" in browser.get("/dashboard/home").text
+    assert searched == []  # not even a miss under the view's package
