@@ -1,15 +1,21 @@
-"""A few seconds of memory for the lookups every authenticated API request makes.
+"""A few seconds of memory for the lookups every authenticated request makes.
 
-Without it each request with a JWT reads the merchant's status and password stamp, and each
-request with an API key reads the key and its merchant's status: a round trip (and ~30 % of a
-payment read) for answers that change a few times a year. With it:
+Without it each request with a JWT reads the merchant's status and password stamp, each
+request with an API key reads the key and its merchant's status, and each dashboard page reads
+the browser session with its merchant: a round trip (~30 % of a payment read, ~20 % of a
+dashboard page) for answers that change a few times a year. With it:
 
 - An entry lives `auth_cache_seconds` (default 5; 0 turns the cache off).
 - Every change that must end access at once — a merchant's status or password, an API key's
-  revocation, whoever makes it (this process, another worker, `payportal-admin` on another
-  host) — fires `NOTIFY payportal_auth, '<merchant id>'` from a trigger in the same transaction
-  (migration 0001), so it is delivered exactly when that change commits. Each process listens
-  on a connection of its own and forgets the merchant's entries on delivery.
+  revocation, a browser session's revocation (or its expiry or last activity moved back), and
+  the merchant's name or email a session shows — whoever makes it (this process, another
+  worker, `payportal-admin` on another host) fires `NOTIFY payportal_auth, '<merchant id>'`
+  from a trigger in the same transaction (migrations 0002 and 0004), so it is delivered exactly
+  when that change commits. Each process listens on a connection of its own and forgets the
+  merchant's entries on delivery.
+- A cached session is still held to its expiry and idle timeout on every request, and still
+  moves last_seen_at once a minute (payportal/portal/sessions.py). Operator sessions are not
+  cached: the console is not a hot path, and an operator's deactivation has no trigger.
 - This process also forgets them itself right after its own commit (`forget_after_commit`), so
   the request that revoked a key is answered only once the key is gone from this process.
 - The cache answers only while its process is listening. Before LISTEN is in place, and after
@@ -25,6 +31,7 @@ the revocation.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -58,14 +65,29 @@ class KeyAuth:
     status: str
 
 
+@dataclass(frozen=True)
+class SessionAuth:
+    """A merchant's dashboard session as last read, with what its pages show of the merchant."""
+
+    merchant_id: uuid.UUID
+    csrf_token: str
+    status: str
+    name: str
+    email: str
+    last_seen_at: dt.datetime
+    expires_at: dt.datetime
+
+
 class AuthCache:
-    """Entries by merchant id (JWT) and by API-key digest, each tagged with its merchant."""
+    """Entries by merchant id (JWT), by API-key digest and by session digest, each tagged with
+    its merchant."""
 
     def __init__(self, database_url: str, ttl: float):
         self.ttl = ttl
         self._lock = threading.Lock()
         self._merchants: dict[uuid.UUID, tuple[float, MerchantAuth]] = {}
         self._keys: dict[str, tuple[float, KeyAuth]] = {}
+        self._sessions: dict[str, tuple[float, SessionAuth]] = {}
         self._generation = 0
         # when each key's last_used_at was last written by this process (monotonic seconds)
         self.key_touched: dict[uuid.UUID, float] = {}
@@ -88,6 +110,9 @@ class AuthCache:
     def key(self, digest: str) -> KeyAuth | None:
         return self._get(self._keys, digest)
 
+    def session(self, digest: str) -> SessionAuth | None:
+        return self._get(self._sessions, digest)
+
     def _get(self, table: dict, key):
         if not self.enabled:
             return None
@@ -106,6 +131,9 @@ class AuthCache:
     def store_key(self, digest: str, value: KeyAuth, generation: int) -> None:
         self._store(self._keys, digest, value, generation)
 
+    def store_session(self, digest: str, value: SessionAuth, generation: int) -> None:
+        self._store(self._sessions, digest, value, generation)
+
     def _store(self, table: dict, key, value, generation: int) -> None:
         if not self.enabled:
             return
@@ -123,15 +151,17 @@ class AuthCache:
             if merchant_id is None or merchant_id == EVERYTHING:
                 self._merchants.clear()
                 self._keys.clear()
+                self._sessions.clear()
                 return
             try:
                 merchant_id = uuid.UUID(str(merchant_id))
             except ValueError:
                 return
             self._merchants.pop(merchant_id, None)
-            for digest, (_at, value) in list(self._keys.items()):
-                if value.merchant_id == merchant_id:
-                    self._keys.pop(digest, None)
+            for table in (self._keys, self._sessions):
+                for digest, (_at, value) in list(table.items()):
+                    if value.merchant_id == merchant_id:
+                        table.pop(digest, None)
 
 
 def forget_after_commit(session, merchant_id: uuid.UUID) -> None:

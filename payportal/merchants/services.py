@@ -229,6 +229,8 @@ def update_profile(session, merchant: Merchant, changes: dict[str, Any], *, acto
             setattr(merchant, field, value)
         merchant.updated_by = actor
         session.flush()
+        if "name" in changes:
+            forget_after_commit(session, merchant.id)  # the dashboard's sidebar shows it
     return merchant
 
 

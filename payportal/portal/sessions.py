@@ -12,12 +12,13 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 import zope.sqlalchemy
 
 from payportal.db import utcnow
+from payportal.merchants.authcache import SessionAuth, forget_after_commit
 from payportal.merchants.models import DashboardSession, Merchant, Operator
 from payportal.security import CredentialKind, Identity
 
@@ -115,13 +116,17 @@ def start_session(
 
 
 def revoke_session(session, digest: str) -> None:
-    result = session.execute(
+    merchant_id = session.execute(
         sa.update(DashboardSession)
         .where(DashboardSession.digest == digest, DashboardSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-    )
-    if result.rowcount:
-        zope.sqlalchemy.mark_changed(session)
+        .returning(DashboardSession.merchant_id)
+    ).scalar()
+    zope.sqlalchemy.mark_changed(session)
+    if merchant_id is not None:
+        # the trigger tells the other processes; this one must not answer from its cache
+        # between the commit and the notification's arrival
+        forget_after_commit(session, merchant_id)
 
 
 def revoke_merchant_sessions(session, merchant_id: uuid.UUID) -> int:
@@ -133,6 +138,7 @@ def revoke_merchant_sessions(session, merchant_id: uuid.UUID) -> int:
     )
     if result.rowcount:
         zope.sqlalchemy.mark_changed(session)
+        forget_after_commit(session, merchant_id)
     return result.rowcount or 0
 
 
@@ -164,6 +170,7 @@ _MERCHANT_SESSION = (
         DashboardSession.csrf_token,
         DashboardSession.merchant_id,
         DashboardSession.last_seen_at,
+        DashboardSession.expires_at,
         Merchant.status,
         Merchant.name,
         Merchant.email,
@@ -178,47 +185,86 @@ _MERCHANT_SESSION = (
 )
 
 
-def load_session(session, raw_id: str, realm: Realm) -> ActiveSession | None:
-    """The valid session behind a cookie value, or None (unknown, expired, idle, revoked)."""
+def load_session(session, raw_id: str, realm: Realm, cache=None) -> ActiveSession | None:
+    """The valid session behind a cookie value, or None (unknown, expired, idle, revoked).
+
+    A merchant session is answered from the authentication cache (`cache`, the registry's
+    AuthCache) while it holds one: expiry and idle timeout are still checked against the cached
+    row, last_seen_at still moves once a minute, and anything that ends a session elsewhere
+    reaches the cache by NOTIFY (payportal/merchants/authcache.py)."""
     now = utcnow()
     digest = session_digest(raw_id)
-    params = {"digest": digest, "now": now, "idle_since": now - IDLE_TIMEOUT}
     if realm is OPERATOR:
-        row = session.execute(_OPERATOR_SESSION, params).first()
-        if row is None:
-            return None
-        found = ActiveSession(
-            digest=digest,
-            csrf_token=row.csrf_token,
-            realm=realm,
-            merchant_id=None,
-            merchant_status=None,
-            operator_id=row.operator_id,
-            display_name=row.name or row.email,
-            email=row.email,
-        )
-    else:
-        row = session.execute(_MERCHANT_SESSION, params).first()
-        if row is None:
-            return None
-        found = ActiveSession(
-            digest=digest,
-            csrf_token=row.csrf_token,
-            realm=realm,
-            merchant_id=row.merchant_id,
-            merchant_status=str(row.status),
-            operator_id=None,
-            display_name=row.name,
-            email=row.email,
-        )
+        return _load_operator_session(session, digest, now)
+    cached = cache.session(digest) if cache is not None else None
+    if cached is not None and cached.expires_at > now and cached.last_seen_at > now - IDLE_TIMEOUT:
+        if cached.last_seen_at < now - TOUCH_RESOLUTION:
+            generation = cache.generation
+            _touch(session, digest, now)
+            cache.store_session(digest, replace(cached, last_seen_at=now), generation)
+        return _merchant_session(digest, cached)
+    generation = cache.generation if cache is not None else 0
+    params = {"digest": digest, "now": now, "idle_since": now - IDLE_TIMEOUT}
+    row = session.execute(_MERCHANT_SESSION, params).first()
+    if row is None:
+        return None
+    last_seen_at = row.last_seen_at
+    if last_seen_at < now - TOUCH_RESOLUTION:
+        _touch(session, digest, now)
+        last_seen_at = now
+    found = SessionAuth(
+        merchant_id=row.merchant_id,
+        csrf_token=row.csrf_token,
+        status=str(row.status),
+        name=row.name,
+        email=row.email,
+        last_seen_at=last_seen_at,
+        expires_at=row.expires_at,
+    )
+    if cache is not None:
+        cache.store_session(digest, found, generation)
+    return _merchant_session(digest, found)
+
+
+def _merchant_session(digest: str, found: SessionAuth) -> ActiveSession:
+    return ActiveSession(
+        digest=digest,
+        csrf_token=found.csrf_token,
+        realm=MERCHANT,
+        merchant_id=found.merchant_id,
+        merchant_status=found.status,
+        operator_id=None,
+        display_name=found.name,
+        email=found.email,
+    )
+
+
+def _load_operator_session(session, digest: str, now: dt.datetime) -> ActiveSession | None:
+    params = {"digest": digest, "now": now, "idle_since": now - IDLE_TIMEOUT}
+    row = session.execute(_OPERATOR_SESSION, params).first()
+    if row is None:
+        return None
     if row.last_seen_at < now - TOUCH_RESOLUTION:
-        session.execute(
-            sa.update(DashboardSession)
-            .where(DashboardSession.digest == digest)
-            .values(last_seen_at=now)
-        )
-        zope.sqlalchemy.mark_changed(session)
-    return found
+        _touch(session, digest, now)
+    return ActiveSession(
+        digest=digest,
+        csrf_token=row.csrf_token,
+        realm=OPERATOR,
+        merchant_id=None,
+        merchant_status=None,
+        operator_id=row.operator_id,
+        display_name=row.name or row.email,
+        email=row.email,
+    )
+
+
+def _touch(session, digest: str, now: dt.datetime) -> None:
+    session.execute(
+        sa.update(DashboardSession)
+        .where(DashboardSession.digest == digest)
+        .values(last_seen_at=now)
+    )
+    zope.sqlalchemy.mark_changed(session)
 
 
 def request_session(request) -> ActiveSession | None:
@@ -229,7 +275,7 @@ def request_session(request) -> ActiveSession | None:
     raw_id = request.cookies.get(cookie_name(request.app_settings, realm))
     if not raw_id or len(raw_id) > 100:
         return None
-    return load_session(request.dbsession, raw_id, realm)
+    return load_session(request.dbsession, raw_id, realm, request.registry.auth_cache)
 
 
 def identity_from_session(request) -> Identity | None:

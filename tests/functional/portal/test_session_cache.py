@@ -1,0 +1,164 @@
+"""Dashboard sessions answered from the authentication cache: a page costs no session lookup,
+and whatever ends a session (or changes what its pages show) still takes effect at once.
+
+Committed mode, as in tests/functional/merchants/test_auth_cache.py: invalidations travel by
+NOTIFY, delivered when the changing transaction commits; changes are made "elsewhere", on a
+connection of their own, the way another worker or an operator's command makes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+from sqlalchemy.orm import Session
+
+from payportal.portal.sessions import MERCHANT, cookie_name, session_digest
+from tests.factories import access_token, bearer, create_merchant, create_operator
+from tests.functional.merchants.test_auth_cache import StatementLog, elsewhere, wait_until
+from tests.functional.portal.conftest import sign_in_browser
+
+HOME = "/dashboard/home"
+
+
+@pytest.fixture
+def cache(wsgi_app):
+    cache = wsgi_app.registry.auth_cache
+    wait_until(lambda: cache.enabled, "the cache's LISTEN connection is up")
+    return cache
+
+
+def raw_cookie(app, settings) -> str:
+    return app.cookies[cookie_name(settings, MERCHANT)].strip('"')  # webtest keeps it quoted
+
+
+@pytest.fixture
+def signed_in(live_testapp, committed_db, settings):
+    """An active merchant (committed) signed in to the dashboard of live_testapp."""
+    with Session(committed_db, expire_on_commit=False) as session, session.begin():
+        merchant = create_merchant(session, settings, status="active", name="Acme Books")
+        browser = sign_in_browser(live_testapp, session, settings, merchant=merchant)
+    browser.digest = session_digest(raw_cookie(live_testapp, settings))
+    return browser
+
+
+def test_a_cached_session_costs_no_lookup(signed_in, committed_db, cache):
+    signed_in.get(HOME)
+    assert cache.session(signed_in.digest) is not None
+    with StatementLog(committed_db) as log:
+        page = signed_in.get(HOME)
+    assert "Acme Books" in page.text
+    assert log.touching("dashboard_sessions") == []
+
+
+def test_a_session_revoked_elsewhere_is_signed_out(signed_in, committed_db, cache):
+    signed_in.get(HOME)
+    elsewhere(
+        committed_db,
+        "UPDATE dashboard_sessions SET revoked_at = now() WHERE digest = :d",
+        d=signed_in.digest,
+    )
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
+    assert signed_in.get(HOME, status=303).location.startswith("http://localhost/dashboard/login")
+
+
+def test_a_valid_session_deleted_elsewhere_is_signed_out(signed_in, committed_db, cache):
+    signed_in.get(HOME)
+    elsewhere(committed_db, "DELETE FROM dashboard_sessions WHERE digest = :d", d=signed_in.digest)
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
+    signed_in.get(HOME, status=303)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "expires_at = now() - interval '1 second'",
+        "last_seen_at = now() - interval '3 hours'",  # idle for longer than the timeout
+    ],
+)
+def test_a_session_ended_by_its_clock_elsewhere_is_signed_out(
+    signed_in, committed_db, cache, change
+):
+    signed_in.get(HOME)
+    elsewhere(
+        committed_db,
+        f"UPDATE dashboard_sessions SET {change} WHERE digest = :d",  # noqa: S608 (fixed text)
+        d=signed_in.digest,
+    )
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
+    signed_in.get(HOME, status=303)
+
+
+def test_signing_out_ends_the_session_before_the_answer(live_testapp, signed_in, settings, cache):
+    signed_in.get(HOME)
+    raw_id = raw_cookie(live_testapp, settings)
+    signed_in.post("/dashboard/logout", status=303)
+    # the same cookie again, at once: this process forgot the session when the sign-out committed
+    live_testapp.set_cookie(cookie_name(settings, MERCHANT), raw_id)
+    signed_in.get(HOME, status=303)
+
+
+def test_suspension_elsewhere_shows_on_the_next_page(signed_in, committed_db, cache):
+    assert "Your account is suspended" not in signed_in.get(HOME).text
+    elsewhere(
+        committed_db,
+        "UPDATE merchants SET status = 'suspended' WHERE id = :m",
+        m=signed_in.merchant.id,
+    )
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the merchant is forgotten")
+    assert "Your account is suspended" in signed_in.get(HOME).text
+
+
+def test_a_new_name_shows_on_the_next_page(live_testapp, signed_in, committed_db, settings, cache):
+    signed_in.get(HOME)
+    # through the API in this process: forgotten when the change commits, no waiting
+    headers = bearer(access_token(settings, signed_in.merchant))
+    live_testapp.patch_json("/api/v1/auth/profile", {"name": "Acme Press"}, headers=headers)
+    assert "Acme Press" in signed_in.get(HOME).text
+    # elsewhere: the trigger's notification
+    elsewhere(
+        committed_db,
+        "UPDATE merchants SET name = 'Acme Prints' WHERE id = :m",
+        m=signed_in.merchant.id,
+    )
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the merchant is forgotten")
+    assert "Acme Prints" in signed_in.get(HOME).text
+
+
+def test_a_cached_session_still_records_activity_once_a_minute(signed_in, committed_db, cache):
+    signed_in.get(HOME)
+    generation = cache.generation
+    entry = cache.session(signed_in.digest)
+    two_minutes_ago = entry.last_seen_at - dt.timedelta(minutes=2)
+    cache.store_session(signed_in.digest, replace(entry, last_seen_at=two_minutes_ago), generation)
+    with StatementLog(committed_db) as log:
+        signed_in.get(HOME)
+    touches = log.touching("dashboard_sessions")
+    assert len(touches) == 1 and touches[0].startswith("UPDATE dashboard_sessions")
+    assert cache.session(signed_in.digest).last_seen_at > two_minutes_ago + dt.timedelta(minutes=1)
+    # the touch moved last_seen_at forward: no notification, the entry stays
+    with StatementLog(committed_db) as log:
+        signed_in.get(HOME)
+    assert log.touching("dashboard_sessions") == []
+
+
+def test_a_cached_session_is_held_to_its_idle_timeout(signed_in, committed_db, cache):
+    signed_in.get(HOME)
+    entry = cache.session(signed_in.digest)
+    idle = replace(entry, last_seen_at=entry.last_seen_at - dt.timedelta(hours=3))
+    cache.store_session(signed_in.digest, idle, cache.generation)
+    # the cached row looks idle: the database is asked (it says the session is alive)
+    with StatementLog(committed_db) as log:
+        signed_in.get(HOME)
+    assert [s for s in log.touching("dashboard_sessions") if s.startswith("SELECT")]
+
+
+def test_operator_sessions_are_read_on_every_page(live_testapp, committed_db, settings, cache):
+    with Session(committed_db, expire_on_commit=False) as session, session.begin():
+        operator = create_operator(session, settings)
+        sign_in_browser(live_testapp, session, settings, operator=operator)
+    live_testapp.get("/admin/merchants")
+    with StatementLog(committed_db) as log:
+        live_testapp.get("/admin/merchants")
+    assert log.touching("dashboard_sessions")
