@@ -36,7 +36,32 @@ SERVER = os.environ.get(
     "INPROC_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 DB = os.environ.get("INPROC_DATABASE", "payportal_inproc")
-PATHS = ("initialize", "initialize_key", "get", "list", "webhook", "floor_post", "floor_get")
+PATHS = (
+    "initialize",
+    "initialize_key",
+    "get",
+    "list",
+    "webhook",
+    "overview",
+    "payments_page",
+    "floor_post",
+    "floor_get",
+)
+PAGES = {"overview": "/dashboard/home", "payments_page": "/dashboard/payments"}
+PASSWORD = "inproc-dashboard-password"  # noqa: S105 (a scratch database's bench merchant)
+
+
+def dashboard_cookie(app) -> str:
+    """Sign in through the login form, in process; the Cookie header of the session."""
+    from webtest import TestApp
+
+    # production cookies are Secure: the browser speaks https
+    browser = TestApp(app, extra_environ={"HTTP_HOST": "localhost", "wsgi.url_scheme": "https"})
+    form = browser.get("/dashboard/login").forms[0]
+    form["email"] = "inproc@example.com"
+    form["password"] = PASSWORD
+    form.submit(status=303)
+    return "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
 
 
 def floor_app(url: str):
@@ -68,7 +93,7 @@ def build(url: str):
     return app, scenarios.app_settings(env)
 
 
-def requests_for(path: str, tenant, engine, settings, count: int, batch: str):
+def requests_for(path: str, tenant, engine, settings, count: int, batch: str, cookie=None):
     import json
 
     if path in ("initialize", "initialize_key"):
@@ -105,6 +130,21 @@ def requests_for(path: str, tenant, engine, settings, count: int, batch: str):
                 "/api/v1/payments?status=pending&limit=20",
                 headers={"Authorization": f"Bearer {tenant.jwt}"},
             )
+    elif path in PAGES:
+        if batch == "w":
+            # payments in every status the overview's bars and the list's badges show
+            for status in ("pending", "completed", "failed"):
+                refs = scenarios.seed_pending(engine, tenant.merchant_id, path[:2] + status, 300)
+                with engine.begin() as conn:
+                    conn.execute(
+                        sa.text(
+                            "UPDATE payments SET status = CAST(:s AS payment_status) "
+                            "WHERE reference = ANY(:r)"
+                        ),
+                        {"s": status, "r": refs},
+                    )
+        for _n in range(count):
+            yield Request.blank(PAGES[path], headers={"Cookie": cookie})
     elif path == "floor_post":
         for n in range(count):
             body = json.dumps(
@@ -172,7 +212,10 @@ def main() -> int:
     url = database.recreate_database(server, DB)
     app, settings = build(url)
     engine = sa.create_engine(url)
-    tenant = scenarios.create_tenant(engine, settings, "inproc@example.com", with_key=True)
+    tenant = scenarios.create_tenant(
+        engine, settings, "inproc@example.com", with_key=True, password=PASSWORD
+    )
+    cookie = dashboard_cookie(app) if any(path in PAGES for path in args.paths) else None
     floor = None
     print(f"{'path':16} {'n':>6} {'cpu ms/req':>11} {'wall p50':>9} {'wall p99':>9}  statuses")
     for path in args.paths:
@@ -180,9 +223,9 @@ def main() -> int:
         if path.startswith("floor"):
             floor = floor or floor_app(url)
             target = floor
-        warm = list(requests_for(path, tenant, engine, settings, 100, "w"))
+        warm = list(requests_for(path, tenant, engine, settings, 100, "w", cookie))
         run(target, warm, False)
-        reqs = list(requests_for(path, tenant, engine, settings, args.n, "m"))
+        reqs = list(requests_for(path, tenant, engine, settings, args.n, "m", cookie))
         cpu, walls, statuses, profiler = run(target, reqs, args.profile)
         walls.sort()
         p50 = statistics.median(walls) * 1000

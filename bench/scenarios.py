@@ -85,15 +85,18 @@ class Tenant:
     api_key: str | None = None
 
 
-def create_tenant(engine, settings: Settings, email: str, *, with_key: bool) -> Tenant:
-    """An active merchant (as an operator approves one), its access token and maybe an API key."""
+def create_tenant(
+    engine, settings: Settings, email: str, *, with_key: bool, password: str | None = None
+) -> Tenant:
+    """An active merchant (as an operator approves one), its access token and maybe an API key;
+    `password` signs it in to the dashboard (else nobody knows its password)."""
     load_all_models()
     with Session(engine) as session, session.begin():
         merchant = Merchant(
             name="Bench merchant",
             email=email,
             password_hash=hash_password(
-                secrets.token_urlsafe(24), pepper=settings.password_pepper, rounds=4
+                password or secrets.token_urlsafe(24), pepper=settings.password_pepper, rounds=4
             ),
             merchant_type=MerchantType.BUSINESS,
             status=MerchantStatus.ACTIVE,
