@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
+from payportal.db import select_rows
 from payportal.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -68,8 +69,8 @@ def keyset_page(
         position = decode_cursor(cursor)
         stmt = stmt.where(sa.tuple_(created_at, row_id) < sa.tuple_(*position))
     stmt = stmt.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
-    result = session.execute(stmt)
-    rows = list(result.scalars() if scalars else result)
+    # rows of columns need none of the ORM's execute machinery
+    rows = list(session.execute(stmt).scalars() if scalars else select_rows(session, stmt))
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if has_more and rows else None

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from payportal.db import select_rows
 from payportal.money import SUPPORTED_CURRENCIES
 from payportal.pagination import keyset_page
 from payportal.payments.models import Gateway, Payment, PaymentStatus
@@ -45,7 +46,7 @@ _LATEST = (
 
 def latest_payment_rows(session, merchant_id, limit: int) -> list:
     """The merchant's `limit` newest payments as rows of the table's columns."""
-    return session.execute(_LATEST, {"merchant_id": merchant_id, "limit": limit}).all()
+    return select_rows(session, _LATEST, {"merchant_id": merchant_id, "limit": limit}).all()
 
 
 def payment_rows(session, merchant_id, query: PaymentListQuery) -> tuple[list, bool, str | None]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from payportal.db import select_rows
 from payportal.payments.models import PaymentStatus
 from payportal.payments.state import SETTLED
 from payportal.portal.models import PaymentDailyTotal, PaymentHourlyTotal, PaymentTotalDelta
@@ -134,7 +135,8 @@ _PER_STATUS, _PER_CURRENCY, _PER_BUCKET = 0b110, 0b101, 0b001
 def period_totals(session, merchant_id, start: dt.datetime, unit: str) -> PeriodTotals:
     """The merchant's payments created since `start`, grouped by `unit` ('day' or 'hour')."""
     by_day = unit == "day" and _whole_days_since(start)
-    rows = session.execute(
+    rows = select_rows(
+        session,
         _PERIOD_TOTALS_BY_DAY if by_day else _PERIOD_TOTALS_BY_HOUR,
         {"merchant_id": merchant_id, "start": start, "unit": unit},
     )

@@ -1,0 +1,27 @@
+"""select_rows: column rows past the ORM's execute machinery, still seeing pending changes."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from payportal.db import select_rows
+from payportal.merchants.models import Merchant, MerchantStatus, MerchantType
+
+
+def test_rows_include_what_the_session_has_not_flushed_yet(dbsession):
+    dbsession.add(
+        Merchant(
+            name="Pending Books",
+            email="pending-books@example.com",
+            password_hash="x",
+            merchant_type=MerchantType.BUSINESS,
+            status=MerchantStatus.ACTIVE,
+            created_by="test",
+        )
+    )
+    rows = select_rows(
+        dbsession,
+        sa.select(Merchant.name).where(Merchant.email == sa.bindparam("email")),
+        {"email": "pending-books@example.com"},
+    ).all()
+    assert [row.name for row in rows] == ["Pending Books"]
