@@ -13,9 +13,10 @@ dashboard page) for answers that change a few times a year. With it:
   from a trigger in the same transaction (migrations 0002 and 0004), so it is delivered exactly
   when that change commits. Each process listens on a connection of its own and forgets the
   merchant's entries on delivery.
-- A cached session is still held to its expiry and idle timeout on every request, and still
-  moves last_seen_at once a minute (payportal/portal/sessions.py). Operator sessions are not
-  cached: the console is not a hot path, and an operator's deactivation has no trigger.
+- A cached session is still held to its expiry on every request and read again from the
+  database once a minute, when its last_seen_at is due to move (payportal/portal/sessions.py).
+  Operator sessions are not cached: the console is not a hot path, and an operator's
+  deactivation has no trigger.
 - This process also forgets them itself right after its own commit (`forget_after_commit`), so
   the request that revoked a key is answered only once the key is gone from this process.
 - The cache answers only while its process is listening. Before LISTEN is in place, and after

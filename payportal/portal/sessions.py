@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 import zope.sqlalchemy
@@ -189,21 +189,21 @@ def load_session(session, raw_id: str, realm: Realm, cache=None) -> ActiveSessio
     """The valid session behind a cookie value, or None (unknown, expired, idle, revoked).
 
     A merchant session is answered from the authentication cache (`cache`, the registry's
-    AuthCache) while it holds one: expiry and idle timeout are still checked against the cached
-    row, last_seen_at still moves once a minute, and anything that ends a session elsewhere
-    reaches the cache by NOTIFY (payportal/merchants/authcache.py)."""
+    AuthCache) while it holds one: expiry is still checked against the cached row, the row is
+    read again (and last_seen_at moved) once a minute, so the idle timeout holds too, and
+    anything that ends a session elsewhere reaches the cache by NOTIFY
+    (payportal/merchants/authcache.py)."""
     now = utcnow()
     digest = session_digest(raw_id)
     if realm is OPERATOR:
         return _load_operator_session(session, digest, now)
-    cached = cache.session(digest) if cache is not None else None
-    if cached is not None and cached.expires_at > now and cached.last_seen_at > now - IDLE_TIMEOUT:
-        if cached.last_seen_at < now - TOUCH_RESOLUTION:
-            generation = cache.generation
-            _touch(session, digest, now)
-            cache.store_session(digest, replace(cached, last_seen_at=now), generation)
-        return _merchant_session(digest, cached)
     generation = cache.generation if cache is not None else 0
+    cached = cache.session(digest) if cache is not None else None
+    # once a minute (when last_seen_at is due to move) the row is read again and touched below:
+    # the cache never prolongs an entry the database has not just confirmed
+    fresh = now - TOUCH_RESOLUTION
+    if cached is not None and cached.expires_at > now and cached.last_seen_at > fresh:
+        return _merchant_session(digest, cached)
     params = {"digest": digest, "now": now, "idle_since": now - IDLE_TIMEOUT}
     row = session.execute(_MERCHANT_SESSION, params).first()
     if row is None:
@@ -259,9 +259,11 @@ def _load_operator_session(session, digest: str, now: dt.datetime) -> ActiveSess
 
 
 def _touch(session, digest: str, now: dt.datetime) -> None:
+    # never backwards (two workers touching at once may commit out of order): moving
+    # last_seen_at back notifies every process to forget the merchant (migration 0004)
     session.execute(
         sa.update(DashboardSession)
-        .where(DashboardSession.digest == digest)
+        .where(DashboardSession.digest == digest, DashboardSession.last_seen_at < now)
         .values(last_seen_at=now)
     )
     zope.sqlalchemy.mark_changed(session)

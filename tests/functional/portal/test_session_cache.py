@@ -15,7 +15,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from payportal.portal.sessions import MERCHANT, cookie_name, session_digest
-from tests.factories import access_token, bearer, create_merchant, create_operator
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    access_token,
+    bearer,
+    create_merchant,
+    create_operator,
+)
 from tests.functional.merchants.test_auth_cache import StatementLog, elsewhere, wait_until
 from tests.functional.portal.conftest import sign_in_browser
 
@@ -23,9 +29,12 @@ HOME = "/dashboard/home"
 
 
 @pytest.fixture
-def cache(wsgi_app):
+def cache(wsgi_app, monkeypatch):
     cache = wsgi_app.registry.auth_cache
     wait_until(lambda: cache.enabled, "the cache's LISTEN connection is up")
+    # entries outlive every wait below: only a notification (or this process's own commit)
+    # can make the cache forget within the test
+    monkeypatch.setattr(cache, "ttl", 300)
     return cache
 
 
@@ -126,32 +135,80 @@ def test_a_new_name_shows_on_the_next_page(live_testapp, signed_in, committed_db
     assert "Acme Prints" in signed_in.get(HOME).text
 
 
-def test_a_cached_session_still_records_activity_once_a_minute(signed_in, committed_db, cache):
+def test_once_a_minute_the_session_is_read_again_and_its_activity_recorded(
+    signed_in, committed_db, cache
+):
     signed_in.get(HOME)
-    generation = cache.generation
     entry = cache.session(signed_in.digest)
-    two_minutes_ago = entry.last_seen_at - dt.timedelta(minutes=2)
-    cache.store_session(signed_in.digest, replace(entry, last_seen_at=two_minutes_ago), generation)
+    # an entry whose last_seen_at is due to move: the row is read again (it was seen just now)
+    due = replace(entry, last_seen_at=entry.last_seen_at - dt.timedelta(minutes=2))
+    cache.store_session(signed_in.digest, due, cache.generation)
     with StatementLog(committed_db) as log:
         signed_in.get(HOME)
-    touches = log.touching("dashboard_sessions")
-    assert len(touches) == 1 and touches[0].startswith("UPDATE dashboard_sessions")
-    assert cache.session(signed_in.digest).last_seen_at > two_minutes_ago + dt.timedelta(minutes=1)
-    # the touch moved last_seen_at forward: no notification, the entry stays
+    assert [s.split()[0] for s in log.touching("dashboard_sessions")] == ["SELECT"]
+    assert cache.session(signed_in.digest).last_seen_at == entry.last_seen_at
+    # the row itself last seen two minutes ago (set elsewhere): read and moved
+    elsewhere(
+        committed_db,
+        "UPDATE dashboard_sessions SET last_seen_at = now() - interval '2 minutes' "
+        "WHERE digest = :d",
+        d=signed_in.digest,
+    )
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
+    with StatementLog(committed_db) as log:
+        signed_in.get(HOME)
+    assert [s.split()[0] for s in log.touching("dashboard_sessions")] == ["SELECT", "UPDATE"]
+    assert cache.session(signed_in.digest).last_seen_at > entry.last_seen_at
+    # moving it forward notifies nobody: the entry stays and the next page reads nothing
     with StatementLog(committed_db) as log:
         signed_in.get(HOME)
     assert log.touching("dashboard_sessions") == []
 
 
-def test_a_cached_session_is_held_to_its_idle_timeout(signed_in, committed_db, cache):
+def test_an_entry_due_its_minute_is_never_prolonged_without_the_database(
+    signed_in, committed_db, cache
+):
     signed_in.get(HOME)
     entry = cache.session(signed_in.digest)
-    idle = replace(entry, last_seen_at=entry.last_seen_at - dt.timedelta(hours=3))
-    cache.store_session(signed_in.digest, idle, cache.generation)
-    # the cached row looks idle: the database is asked (it says the session is alive)
-    with StatementLog(committed_db) as log:
-        signed_in.get(HOME)
-    assert [s for s in log.touching("dashboard_sessions") if s.startswith("SELECT")]
+    elsewhere(
+        committed_db,
+        "UPDATE dashboard_sessions SET revoked_at = now() WHERE digest = :d",
+        d=signed_in.digest,
+    )
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
+    # as if a request that read the entry before the notification put it back afterwards
+    stale = replace(entry, last_seen_at=entry.last_seen_at - dt.timedelta(minutes=2))
+    cache.store_session(signed_in.digest, stale, cache.generation)
+    signed_in.get(HOME, status=303)
+
+
+def test_a_password_changed_elsewhere_ends_cached_sessions(signed_in, committed_db, cache):
+    signed_in.get(HOME)
+    elsewhere(
+        committed_db,
+        "UPDATE merchants SET password_changed_at = now() WHERE id = :m",
+        m=signed_in.merchant.id,
+    )
+    wait_until(lambda: cache.session(signed_in.digest) is None, "the merchant is forgotten")
+    signed_in.get(HOME, status=303)
+
+
+def test_signing_in_again_ends_the_cached_session_at_once(live_testapp, signed_in, settings, cache):
+    signed_in.get(HOME)
+    old_raw_id = raw_cookie(live_testapp, settings)
+    # the sign-in form was opened before (a signed-in browser is sent on from it) ...
+    live_testapp.reset()
+    form = live_testapp.get("/dashboard/login").forms[0]
+    form["email"] = signed_in.merchant.email
+    form["password"] = DEFAULT_PASSWORD
+    # ... and sent while the browser holds its cached session (whose CSRF token then counts)
+    live_testapp.set_cookie(cookie_name(settings, MERCHANT), old_raw_id)
+    form.get("csrf_token").force_value(signed_in.csrf)
+    form.submit(status=303)
+    assert raw_cookie(live_testapp, settings) != old_raw_id
+    signed_in.get(HOME)  # the new session
+    live_testapp.set_cookie(cookie_name(settings, MERCHANT), old_raw_id)
+    signed_in.get(HOME, status=303)
 
 
 def test_operator_sessions_are_read_on_every_page(live_testapp, committed_db, settings, cache):
