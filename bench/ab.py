@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ab.py OLD_REV [--rounds 4] [--seconds 4] [--connections 16]
                                  [--page overview] [--page payments] [--page list] [--page get]
+                                 [--old-env NAME=VALUE ...] [--new-env NAME=VALUE ...]
 
 The machine's speed here drifts by 2x within an hour, so two `make bench` runs compare only
 through their ratios; this compares two commits directly. OLD_REV is checked out into a git
@@ -10,7 +11,12 @@ server model, on the volume database of scenarios 4 and 7 (1,000,000 payments, s
 Each page is loaded on both servers in interleaved rounds (old first in even rounds, new first in
 odd ones) with the bench's load generator, and the medians are printed. The pages are those of
 the volume merchant: the dashboard's overview and payments page (signed in through the form),
-the API's list page 1 (status filter) and a GET of one of its payments (JWT).
+the API's list page 1 (status filter) and a GET of one of its payments (JWT); `initialize`
+creates payments for a merchant of its own (JWT), so the volume merchant's figures stay put.
+
+--old-env / --new-env add environment variables to one server: with OLD_REV HEAD they compare
+settings instead of code, e.g. `HEAD --new-env BENCH_SERVER_THREADS=8` (serve.py's overrides
+of production.ini's workers and threads).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from loadgen import Request, Workload, run_load
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-PAGES = ("overview", "payments", "list", "get")
+PAGES = ("overview", "payments", "list", "get", "initialize")
 
 
 class Say:
@@ -68,6 +74,9 @@ def workloads(url: str, port: int, settings, connections: int, wanted) -> dict[s
             sa.text("SELECT reference FROM payments WHERE merchant_id = :m LIMIT 1"),
             {"m": tenant.merchant_id},
         )
+    writer = scenarios.create_tenant(
+        engine, settings, f"ab-{secrets.token_hex(6)}@example.com", with_key=False
+    )
     engine.dispose()
     cookie = {"Cookie": scenarios.dashboard_cookie(port, scenarios.BIG_MERCHANT_EMAIL, password)}
     token = scenarios.bearer(tenant.jwt)
@@ -78,11 +87,15 @@ def workloads(url: str, port: int, settings, connections: int, wanted) -> dict[s
         "list": (f"/api/v1/payments?{query}", token),
         "get": (f"/api/v1/payments/{reference}", token),
     }
-    return {
+    loads = {
         page: Workload([Request("GET", path)], headers, connections)
         for page, (path, headers) in every.items()
         if page in wanted
     }
+    if "initialize" in wanted:
+        loads["initialize"] = scenarios.initialize_workload(writer.jwt)
+        loads["initialize"].connections = connections
+    return loads
 
 
 def main() -> int:
@@ -92,6 +105,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--page", action="append", choices=PAGES)
+    parser.add_argument("--old-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--new-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     old_root = worktree(args.old)
     server = database.start_postgres()
@@ -100,9 +115,13 @@ def main() -> int:
     settings = scenarios.app_settings(env)
     log_dir = BENCH_DIR / "results" / "ab-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    new = servers.start_server("payportal", env, log_dir)
+    new_env = dict(item.split("=", 1) for item in args.new_env)
+    old_env = dict(item.split("=", 1) for item in args.old_env)
+    new = servers.start_server("payportal", {**env, **new_env}, log_dir)
     servers.BENCH_DIR = old_root / "bench"  # its serve.py, production.ini and templates
-    old = servers.start_server("payportal", {**env, "PYTHONPATH": str(old_root)}, log_dir)
+    old = servers.start_server(
+        "payportal", {**env, "PYTHONPATH": str(old_root), **old_env}, log_dir
+    )
     servers.BENCH_DIR = BENCH_DIR
     results: dict[tuple[str, str], list] = {}
     try:
