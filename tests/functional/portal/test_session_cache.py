@@ -61,42 +61,30 @@ def test_a_cached_session_costs_no_lookup(signed_in, committed_db, cache):
     assert log.touching("dashboard_sessions") == []
 
 
-def test_a_session_revoked_elsewhere_is_signed_out(signed_in, committed_db, cache):
-    signed_in.get(HOME)
-    elsewhere(
-        committed_db,
-        "UPDATE dashboard_sessions SET revoked_at = now() WHERE digest = :d",
-        d=signed_in.digest,
-    )
+def change_elsewhere(committed_db, cache, signed_in, sql: str) -> None:
+    """Commit `sql` on a connection of its own (:d the session's digest, :m its merchant) and
+    wait until the notification has made this process's cache forget the session."""
+    elsewhere(committed_db, sql, d=signed_in.digest, m=signed_in.merchant.id)
     wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
+
+
+ENDINGS = {
+    "revoked": "UPDATE dashboard_sessions SET revoked_at = now() WHERE digest = :d",
+    "deleted while valid": "DELETE FROM dashboard_sessions WHERE digest = :d",
+    "expired": "UPDATE dashboard_sessions SET expires_at = now() - interval '1 second' "
+    "WHERE digest = :d",
+    # idle for longer than the timeout
+    "idle": "UPDATE dashboard_sessions SET last_seen_at = now() - interval '3 hours' "
+    "WHERE digest = :d",
+    "password changed": "UPDATE merchants SET password_changed_at = now() WHERE id = :m",
+}
+
+
+@pytest.mark.parametrize("change", ENDINGS.values(), ids=ENDINGS.keys())
+def test_a_session_ended_elsewhere_is_signed_out(signed_in, committed_db, cache, change):
+    signed_in.get(HOME)
+    change_elsewhere(committed_db, cache, signed_in, change)
     assert signed_in.get(HOME, status=303).location.startswith("http://localhost/dashboard/login")
-
-
-def test_a_valid_session_deleted_elsewhere_is_signed_out(signed_in, committed_db, cache):
-    signed_in.get(HOME)
-    elsewhere(committed_db, "DELETE FROM dashboard_sessions WHERE digest = :d", d=signed_in.digest)
-    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
-    signed_in.get(HOME, status=303)
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        "expires_at = now() - interval '1 second'",
-        "last_seen_at = now() - interval '3 hours'",  # idle for longer than the timeout
-    ],
-)
-def test_a_session_ended_by_its_clock_elsewhere_is_signed_out(
-    signed_in, committed_db, cache, change
-):
-    signed_in.get(HOME)
-    elsewhere(
-        committed_db,
-        f"UPDATE dashboard_sessions SET {change} WHERE digest = :d",  # noqa: S608 (fixed text)
-        d=signed_in.digest,
-    )
-    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
-    signed_in.get(HOME, status=303)
 
 
 def test_signing_out_ends_the_session_before_the_answer(live_testapp, signed_in, settings, cache):
@@ -110,12 +98,9 @@ def test_signing_out_ends_the_session_before_the_answer(live_testapp, signed_in,
 
 def test_suspension_elsewhere_shows_on_the_next_page(signed_in, committed_db, cache):
     assert "Your account is suspended" not in signed_in.get(HOME).text
-    elsewhere(
-        committed_db,
-        "UPDATE merchants SET status = 'suspended' WHERE id = :m",
-        m=signed_in.merchant.id,
+    change_elsewhere(
+        committed_db, cache, signed_in, "UPDATE merchants SET status = 'suspended' WHERE id = :m"
     )
-    wait_until(lambda: cache.session(signed_in.digest) is None, "the merchant is forgotten")
     assert "Your account is suspended" in signed_in.get(HOME).text
 
 
@@ -126,12 +111,9 @@ def test_a_new_name_shows_on_the_next_page(live_testapp, signed_in, committed_db
     live_testapp.patch_json("/api/v1/auth/profile", {"name": "Acme Press"}, headers=headers)
     assert "Acme Press" in signed_in.get(HOME).text
     # elsewhere: the trigger's notification
-    elsewhere(
-        committed_db,
-        "UPDATE merchants SET name = 'Acme Prints' WHERE id = :m",
-        m=signed_in.merchant.id,
+    change_elsewhere(
+        committed_db, cache, signed_in, "UPDATE merchants SET name = 'Acme Prints' WHERE id = :m"
     )
-    wait_until(lambda: cache.session(signed_in.digest) is None, "the merchant is forgotten")
     assert "Acme Prints" in signed_in.get(HOME).text
 
 
@@ -148,13 +130,13 @@ def test_once_a_minute_the_session_is_read_again_and_its_activity_recorded(
     assert [s.split()[0] for s in log.touching("dashboard_sessions")] == ["SELECT"]
     assert cache.session(signed_in.digest).last_seen_at == entry.last_seen_at
     # the row itself last seen two minutes ago (set elsewhere): read and moved
-    elsewhere(
+    change_elsewhere(
         committed_db,
+        cache,
+        signed_in,
         "UPDATE dashboard_sessions SET last_seen_at = now() - interval '2 minutes' "
         "WHERE digest = :d",
-        d=signed_in.digest,
     )
-    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
     with StatementLog(committed_db) as log:
         signed_in.get(HOME)
     assert [s.split()[0] for s in log.touching("dashboard_sessions")] == ["SELECT", "UPDATE"]
@@ -170,26 +152,10 @@ def test_an_entry_due_its_minute_is_never_prolonged_without_the_database(
 ):
     signed_in.get(HOME)
     entry = cache.session(signed_in.digest)
-    elsewhere(
-        committed_db,
-        "UPDATE dashboard_sessions SET revoked_at = now() WHERE digest = :d",
-        d=signed_in.digest,
-    )
-    wait_until(lambda: cache.session(signed_in.digest) is None, "the session is forgotten")
+    change_elsewhere(committed_db, cache, signed_in, ENDINGS["revoked"])
     # as if a request that read the entry before the notification put it back afterwards
     stale = replace(entry, last_seen_at=entry.last_seen_at - dt.timedelta(minutes=2))
     cache.store_session(signed_in.digest, stale, cache.generation)
-    signed_in.get(HOME, status=303)
-
-
-def test_a_password_changed_elsewhere_ends_cached_sessions(signed_in, committed_db, cache):
-    signed_in.get(HOME)
-    elsewhere(
-        committed_db,
-        "UPDATE merchants SET password_changed_at = now() WHERE id = :m",
-        m=signed_in.merchant.id,
-    )
-    wait_until(lambda: cache.session(signed_in.digest) is None, "the merchant is forgotten")
     signed_in.get(HOME, status=303)
 
 
