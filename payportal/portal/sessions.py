@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import zope.sqlalchemy
 
 from payportal.db import utcnow
-from payportal.merchants.authcache import SessionAuth, forget_after_commit
+from payportal.merchants.authcache import AuthCache, SessionAuth, forget_after_commit
 from payportal.merchants.models import DashboardSession, Merchant, Operator
 from payportal.security import CredentialKind, Identity
 
@@ -185,33 +185,42 @@ _MERCHANT_SESSION = (
 )
 
 
-def load_session(session, raw_id: str, realm: Realm, cache=None) -> ActiveSession | None:
+def load_session(session, raw_id: str, realm: Realm, cache: AuthCache) -> ActiveSession | None:
     """The valid session behind a cookie value, or None (unknown, expired, idle, revoked).
 
-    A merchant session is answered from the authentication cache (`cache`, the registry's
-    AuthCache) while it holds one: expiry is still checked against the cached row, the row is
-    read again (and last_seen_at moved) once a minute, so the idle timeout holds too, and
-    anything that ends a session elsewhere reaches the cache by NOTIFY
-    (payportal/merchants/authcache.py)."""
+    A merchant session is answered from the authentication cache (the registry's AuthCache)
+    while it holds one: expiry is still checked against the cached row, the row is read again
+    (and last_seen_at moved) once a minute, so the idle timeout holds too, and anything that
+    ends a session elsewhere reaches the cache by NOTIFY (payportal/merchants/authcache.py)."""
     now = utcnow()
     digest = session_digest(raw_id)
     if realm is OPERATOR:
-        return _load_operator_session(session, digest, now)
-    generation = cache.generation if cache is not None else 0
-    cached = cache.session(digest) if cache is not None else None
-    # once a minute (when last_seen_at is due to move) the row is read again and touched below:
-    # the cache never prolongs an entry the database has not just confirmed
-    fresh = now - TOUCH_RESOLUTION
-    if cached is not None and cached.expires_at > now and cached.last_seen_at > fresh:
+        row, _seen = _read_and_touch(session, _OPERATOR_SESSION, digest, now)
+        if row is None:
+            return None
+        return ActiveSession(
+            digest=digest,
+            csrf_token=row.csrf_token,
+            realm=OPERATOR,
+            merchant_id=None,
+            merchant_status=None,
+            operator_id=row.operator_id,
+            display_name=row.name or row.email,
+            email=row.email,
+        )
+    generation = cache.generation
+    cached = cache.session(digest)
+    # once a minute (when last_seen_at is due to move) the row is read again and touched: the
+    # cache never prolongs an entry the database has not just confirmed
+    if (
+        cached is not None
+        and cached.expires_at > now
+        and cached.last_seen_at > now - TOUCH_RESOLUTION
+    ):
         return _merchant_session(digest, cached)
-    params = {"digest": digest, "now": now, "idle_since": now - IDLE_TIMEOUT}
-    row = session.execute(_MERCHANT_SESSION, params).first()
+    row, last_seen_at = _read_and_touch(session, _MERCHANT_SESSION, digest, now)
     if row is None:
         return None
-    last_seen_at = row.last_seen_at
-    if last_seen_at < now - TOUCH_RESOLUTION:
-        _touch(session, digest, now)
-        last_seen_at = now
     found = SessionAuth(
         merchant_id=row.merchant_id,
         csrf_token=row.csrf_token,
@@ -221,8 +230,7 @@ def load_session(session, raw_id: str, realm: Realm, cache=None) -> ActiveSessio
         last_seen_at=last_seen_at,
         expires_at=row.expires_at,
     )
-    if cache is not None:
-        cache.store_session(digest, found, generation)
+    cache.store_session(digest, found, generation)
     return _merchant_session(digest, found)
 
 
@@ -239,26 +247,15 @@ def _merchant_session(digest: str, found: SessionAuth) -> ActiveSession:
     )
 
 
-def _load_operator_session(session, digest: str, now: dt.datetime) -> ActiveSession | None:
+def _read_and_touch(session, statement, digest: str, now: dt.datetime):
+    """(the valid session's row, its last_seen_at), moving last_seen_at to `now` when it is
+    a minute old; (None, None) without a valid session."""
     params = {"digest": digest, "now": now, "idle_since": now - IDLE_TIMEOUT}
-    row = session.execute(_OPERATOR_SESSION, params).first()
+    row = session.execute(statement, params).first()
     if row is None:
-        return None
-    if row.last_seen_at < now - TOUCH_RESOLUTION:
-        _touch(session, digest, now)
-    return ActiveSession(
-        digest=digest,
-        csrf_token=row.csrf_token,
-        realm=OPERATOR,
-        merchant_id=None,
-        merchant_status=None,
-        operator_id=row.operator_id,
-        display_name=row.name or row.email,
-        email=row.email,
-    )
-
-
-def _touch(session, digest: str, now: dt.datetime) -> None:
+        return None, None
+    if row.last_seen_at >= now - TOUCH_RESOLUTION:
+        return row, row.last_seen_at
     # never backwards (two workers touching at once may commit out of order): moving
     # last_seen_at back notifies every process to forget the merchant (migration 0004)
     session.execute(
@@ -267,6 +264,7 @@ def _touch(session, digest: str, now: dt.datetime) -> None:
         .values(last_seen_at=now)
     )
     zope.sqlalchemy.mark_changed(session)
+    return row, now
 
 
 def request_session(request) -> ActiveSession | None:
