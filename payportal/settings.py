@@ -39,6 +39,7 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "aws_region": ("payportal.aws_region", "AWS_REGION"),
     "aws_endpoint_url": ("payportal.aws_endpoint_url", "AWS_ENDPOINT_URL"),
     "publisher_enabled": ("payportal.publisher_enabled", "PAYPORTAL_PUBLISHER_ENABLED"),
+    "publisher_linger_ms": ("payportal.publisher_linger_ms", "PAYPORTAL_PUBLISHER_LINGER_MS"),
     "auto_activate": ("payportal.auto_activate", "PAYPORTAL_AUTO_ACTIVATE"),
     "allow_simulation": ("payportal.allow_simulation", "PAYPORTAL_ALLOW_SIMULATION"),
     "webhook_allow_private": ("payportal.webhook_allow_private", "PAYPORTAL_WEBHOOK_ALLOW_PRIVATE"),
@@ -159,6 +160,9 @@ class Settings(BaseModel):
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     publisher_enabled: bool = True
+    # how long the publisher waits for more commits' events before sending less than a full
+    # SendMessageBatch of ten (0 sends each commit's events at once)
+    publisher_linger_ms: int = Field(25, ge=0, le=1000)
     auto_activate: bool = False
     allow_simulation: bool = False
     webhook_allow_private: bool = False

@@ -1,6 +1,12 @@
 """events slice: the outbox, publishing to SQS, merchants' webhook endpoints and deliveries."""
 
-from payportal.events.publisher import PerProcess, Publisher, check_sqs, sqs_client
+from payportal.events.publisher import (
+    PerProcess,
+    Publisher,
+    check_sqs,
+    preload_sqs_client,
+    sqs_client,
+)
 from payportal.events.resources import EventCollection, WebhookEndpointCollection
 from payportal.events.services import PUBLISHER_KEY
 
@@ -20,6 +26,7 @@ def includeme(config):
         # sessions from this factory hand appended events to the publisher after commit; its
         # thread starts in the process that first hands it events (each forked worker)
         publisher = Publisher(registry.dbsession_factory, settings)
+        preload_sqs_client(settings)
         registry.event_publisher = publisher
         registry.dbsession_factory.configure(info={PUBLISHER_KEY: publisher})
         # a graceful stop (payportal.server) sends what is queued before the process exits

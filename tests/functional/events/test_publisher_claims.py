@@ -1,12 +1,14 @@
 """The in-process publisher against real PostgreSQL and moto's SQS: what waited is claimed in
 one transaction and marked in one UPDATE, sent in full batches with each merchant's order kept;
-rows a relay holds are left to it; a forked worker publishes from threads and a client of its own.
+rows a relay holds are left to it; a forked worker publishes from threads and a client of its own;
+commits close together share a call within the linger, and a full batch never waits for it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -149,3 +151,78 @@ def test_a_forked_worker_publishes_from_a_thread_and_client_of_its_own(
         str(in_child),
         str(after),
     ]
+
+
+def test_commits_in_quick_succession_go_in_one_call_within_the_linger(
+    make_publishing_app, fifo_queue, session_factory, settings, append_committed, receive_all
+):
+    app = make_publishing_app(fifo_queue, **{"payportal.publisher_linger_ms": "1000"})
+    merchants = _merchants(session_factory, settings, 3)
+    event_ids = append_committed(merchants, 3)
+    publisher = app.publisher
+    sizes: list[int] = []
+    _count_batches(publisher.sender.client(), sizes)
+    for merchant_id, event_id in zip(merchants, event_ids, strict=True):
+        publisher.submit([(merchant_id, event_id)])  # three commits, 0.1 s apart
+        time.sleep(0.1)
+    assert publisher.wait_idle(10)
+
+    # one SendMessageBatch for the three, not one each
+    assert sizes == [3]
+    assert _published(session_factory, event_ids) == set(event_ids)
+    assert len(receive_all(app.queue_url, expect=3)) == 3
+
+
+def test_a_full_batch_does_not_wait_for_the_linger(
+    make_publishing_app, fifo_queue, committed_merchant, append_committed, session_factory
+):
+    app = make_publishing_app(fifo_queue, **{"payportal.publisher_linger_ms": "1000"})
+    event_ids = append_committed([committed_merchant.id], 10)
+    publisher = app.publisher
+    publisher.sender.client()  # made before the clock starts
+    began = time.monotonic()
+    publisher.submit([(committed_merchant.id, e) for e in event_ids])
+    assert publisher.wait_idle(10)
+
+    assert time.monotonic() - began < 0.9
+    assert _published(session_factory, event_ids) == set(event_ids)
+
+
+def test_stopping_during_the_linger_still_sends_what_waits(
+    make_publishing_app, fifo_queue, committed_merchant, append_committed, session_factory
+):
+    app = make_publishing_app(fifo_queue, **{"payportal.publisher_linger_ms": "1000"})
+    (event_id,) = append_committed([committed_merchant.id], 1)
+    publisher = app.publisher
+    publisher.submit([(committed_merchant.id, event_id)])
+    time.sleep(0.1)  # the thread has it and is lingering
+    began = time.monotonic()
+    publisher.close()
+
+    assert time.monotonic() - began < 0.9
+    assert _published(session_factory, [event_id]) == {event_id}
+
+
+def test_a_worker_makes_its_sqs_client_from_what_start_up_loaded(
+    make_publishing_app, fifo_queue, monkeypatch
+):
+    import botocore.loaders
+
+    from payportal.events import publisher as publisher_module
+
+    # as in a fresh process: no boto3 session yet
+    monkeypatch.setattr(publisher_module, "_boto3_session", None)
+    app = make_publishing_app(fifo_queue)
+    reads: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def counted(loader, file_path):
+        reads.append(file_path)
+        return load_file(loader, file_path)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counted)
+    client = publisher_module.sqs_client(app.app.registry.payportal_settings)
+
+    # the SQS model, endpoint rules and retry settings came from the app's start-up
+    assert reads == []
+    assert client.get_queue_url(QueueName=fifo_queue.rsplit("/", 1)[1])["QueueUrl"]
