@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import secrets
 import uuid
 
 import sqlalchemy as sa
 
-from payportal.db import utcnow
+from payportal.db import select_rows, utcnow
 from payportal.errors import ValidationFailed
 from payportal.events.models import OutboxEvent
 from payportal.events.services import publish_after_commit
 from payportal.gateways.models import GatewayWebhook
-from payportal.pagination import keyset_page
+from payportal.pagination import finish_page, ordered_page, page_params
 from payportal.payment_methods.models import PaymentMethod, PaymentMethodStatus
 from payportal.payments.models import (
     Payment,
@@ -361,38 +362,74 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def payment_list_statement(merchant_id: uuid.UUID, query: PaymentListQuery) -> sa.Select:
-    """The merchant's payments matching the filters (keyset_page adds order, cursor, limit)."""
-    stmt = sa.select(Payment).where(Payment.merchant_id == merchant_id)
-    if query.status is not None:
-        stmt = stmt.where(Payment.status == query.status)
-    if query.gateway is not None:
-        stmt = stmt.where(Payment.gateway == query.gateway)
-    if query.currency is not None:
-        stmt = stmt.where(Payment.currency == query.currency)
+# The filters of a payments list, each a condition on bind parameters, so the statement for a
+# set of filters is built (and compiled) once and every request only binds its values.
+_PAYMENTS = Payment.__table__.c
+PAYMENT_FILTERS = {
+    "status": _PAYMENTS.status == sa.bindparam("status"),
+    "gateway": _PAYMENTS.gateway == sa.bindparam("gateway"),
+    "currency": _PAYMENTS.currency == sa.bindparam("currency"),
+    "customer_email": _PAYMENTS.customer_email == sa.bindparam("customer_email"),
+    "created_from": _PAYMENTS.created_at >= sa.bindparam("created_from"),
+    "created_to": _PAYMENTS.created_at < sa.bindparam("created_to"),
+    "q": sa.or_(
+        _PAYMENTS.reference.like(sa.bindparam("q"), escape="\\"),
+        _PAYMENTS.customer_email.like(sa.bindparam("q_email"), escape="\\"),
+    ),
+}
+
+
+def payment_list_filters(merchant_id: uuid.UUID, query: PaymentListQuery) -> tuple[tuple, dict]:
+    """(the names of the PAYMENT_FILTERS the query uses, the values of their parameters)."""
+    params: dict = {"merchant_id": merchant_id}
+    for name in ("status", "gateway", "currency", "created_from", "created_to"):
+        value = getattr(query, name)
+        if value is not None:
+            params[name] = value
     if query.customer_email is not None:
-        stmt = stmt.where(Payment.customer_email == query.customer_email.lower())
-    if query.created_from is not None:
-        stmt = stmt.where(Payment.created_at >= query.created_from)
-    if query.created_to is not None:
-        stmt = stmt.where(Payment.created_at < query.created_to)
+        params["customer_email"] = query.customer_email.lower()
     if query.q is not None:
         prefix = _escape_like(query.q) + "%"
-        stmt = stmt.where(
-            sa.or_(
-                Payment.reference.like(prefix, escape="\\"),
-                Payment.customer_email.like(prefix.lower(), escape="\\"),
-            )
-        )
-    return stmt
+        params["q"], params["q_email"] = prefix, prefix.lower()
+    return tuple(name for name in PAYMENT_FILTERS if name in params), params
+
+
+@functools.cache
+def _filtered(columns: tuple, filters: tuple) -> sa.Select:
+    """`columns` of the payments of bind parameter `merchant_id` that match `filters`; one
+    statement per (columns, filters) ever asked for: at most 2 ** 7 per tuple of columns."""
+    conditions = [PAYMENT_FILTERS[name] for name in filters]
+    return sa.select(*columns).where(
+        _PAYMENTS.merchant_id == sa.bindparam("merchant_id"), *conditions
+    )
+
+
+@functools.cache
+def _page_statement(columns: tuple, filters: tuple, after_cursor: bool) -> sa.Select:
+    return ordered_page(_filtered(columns, filters), Payment, after_cursor=after_cursor)
+
+
+def payment_list_statement(merchant_id: uuid.UUID, query: PaymentListQuery) -> sa.Select:
+    """The merchant's payments matching the filters, with their values bound (the export)."""
+    filters, params = payment_list_filters(merchant_id, query)
+    return _filtered((Payment,), filters).params(params)
+
+
+def payment_page(
+    session, columns: tuple, merchant_id: uuid.UUID, query: PaymentListQuery
+) -> tuple[list, bool, str | None]:
+    """One keyset page of the merchant's payments matching the query, as rows of `columns`."""
+    filters, params = payment_list_filters(merchant_id, query)
+    stmt = _page_statement(columns, filters, bool(query.cursor))
+    rows = select_rows(session, stmt, {**params, **page_params(query.limit, query.cursor)})
+    return finish_page(rows.all(), query.limit)
 
 
 def list_payments(
     session, merchant_id: uuid.UUID, query: PaymentListQuery
-) -> tuple[list[Payment], bool, str | None]:
+) -> tuple[list, bool, str | None]:
     """One page as rows of PAYMENT_COLUMNS."""
-    stmt = payment_list_statement(merchant_id, query).with_only_columns(*PAYMENT_COLUMNS)
-    return keyset_page(session, stmt, Payment, query.limit, query.cursor, scalars=False)
+    return payment_page(session, PAYMENT_COLUMNS, merchant_id, query)
 
 
 def payment_timeline(session, payment: Payment) -> list:

@@ -11,10 +11,9 @@ from pydantic import ValidationError
 
 from payportal.db import select_rows
 from payportal.money import SUPPORTED_CURRENCIES
-from payportal.pagination import keyset_page
 from payportal.payments.models import Gateway, Payment, PaymentStatus
 from payportal.payments.schemas import PaymentListQuery
-from payportal.payments.services import payment_list_statement
+from payportal.payments.services import payment_page
 from payportal.portal.forms import errors_from_validation, optional
 
 PAGE_SIZE = 25
@@ -52,8 +51,7 @@ def latest_payment_rows(session, merchant_id, limit: int) -> list:
 def payment_rows(session, merchant_id, query: PaymentListQuery) -> tuple[list, bool, str | None]:
     """One page of the API's own list (same filters, order and cursor) as rows of the columns
     the tables show, not tracked Payment objects of every column."""
-    stmt = payment_list_statement(merchant_id, query).with_only_columns(*TABLE_COLUMNS)
-    return keyset_page(session, stmt, Payment, query.limit, query.cursor, scalars=False)
+    return payment_page(session, TABLE_COLUMNS, merchant_id, query)
 
 
 def _day(text: str, field: str, errors: dict) -> dt.datetime | None:
