@@ -490,10 +490,10 @@ class Publisher:
             # batches), and while less than a batch is here, what comes within the linger: a
             # steady trickle of commits goes out as a few full calls instead of one call each
             while len(event_ids) < CLAIM_LIMIT:
-                wait = lingering_until - time.monotonic()
+                lingering = lingering_until - time.monotonic()
                 try:
-                    if len(event_ids) < SEND_BATCH_LIMIT and wait > 0:
-                        more = submissions.get(timeout=wait)
+                    if len(event_ids) < SEND_BATCH_LIMIT and lingering > 0:
+                        more = submissions.get(timeout=lingering)
                     else:
                         more = submissions.get_nowait()
                 except queue.Empty:
