@@ -405,7 +405,8 @@ def _filtered(columns: tuple, filters: tuple) -> sa.Select:
 
 
 @functools.cache
-def _page_statement(columns: tuple, filters: tuple, after_cursor: bool) -> sa.Select:
+def payment_page_statement(columns: tuple, filters: tuple, after_cursor: bool) -> sa.Select:
+    """_filtered newest first, one page (pagination.ordered_page) deep; built once."""
     return ordered_page(_filtered(columns, filters), Payment, after_cursor=after_cursor)
 
 
@@ -420,7 +421,7 @@ def payment_page(
 ) -> tuple[list, bool, str | None]:
     """One keyset page of the merchant's payments matching the query, as rows of `columns`."""
     filters, params = payment_list_filters(merchant_id, query)
-    stmt = _page_statement(columns, filters, bool(query.cursor))
+    stmt = payment_page_statement(columns, filters, bool(query.cursor))
     rows = select_rows(session, stmt, {**params, **page_params(query.limit, query.cursor)})
     return finish_page(rows.all(), query.limit)
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from payportal.db import select_rows
 from payportal.money import SUPPORTED_CURRENCIES
 from payportal.payments.models import Gateway, Payment, PaymentStatus
 from payportal.payments.schemas import PaymentListQuery
-from payportal.payments.services import payment_page
+from payportal.payments.services import payment_page, payment_page_statement
 from payportal.portal.forms import errors_from_validation, optional
 
 PAGE_SIZE = 25
@@ -33,19 +32,11 @@ TABLE_COLUMNS = (
 )
 
 
-# the overview's latest payments: the merchant's newest, newest first, built once (it has no
-# filters or cursor to build per request)
-_LATEST = (
-    sa.select(*TABLE_COLUMNS)
-    .where(Payment.merchant_id == sa.bindparam("merchant_id"))
-    .order_by(Payment.created_at.desc(), Payment.id.desc())
-    .limit(sa.bindparam("limit", type_=sa.Integer))
-)
-
-
 def latest_payment_rows(session, merchant_id, limit: int) -> list:
-    """The merchant's `limit` newest payments as rows of the table's columns."""
-    return select_rows(session, _LATEST, {"merchant_id": merchant_id, "limit": limit}).all()
+    """The merchant's `limit` newest payments as rows of the table's columns (the overview):
+    the first page of the list with no filter."""
+    stmt = payment_page_statement(TABLE_COLUMNS, (), after_cursor=False)
+    return select_rows(session, stmt, {"merchant_id": merchant_id, "page_limit": limit}).all()
 
 
 def payment_rows(session, merchant_id, query: PaymentListQuery) -> tuple[list, bool, str | None]:
