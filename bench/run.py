@@ -30,7 +30,7 @@ import volume
 from cpu import CpuMeter, wait_for_quiet
 from loadgen import Request, Workload, run_load, wrk_available
 from report import Row, render, write_json
-from servers import start_profile, start_server
+from servers import start_profile, start_relays, start_server, stop_relays
 from stacks import summarize
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -202,9 +202,12 @@ def webhook_outcomes(url: str, references: list[str]) -> dict[str, int]:
 
 
 def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
-    """Scenarios 1, 2, 3 and 5 against one payportal process on the run database."""
+    """Scenarios 1, 2, 3 and 5 against one payportal process on the run database, with a
+    payportal-relay beside it as in a deployment (it folds the dashboard rollup's deltas the
+    writes leave, on the same machine and database)."""
     settings = scenarios.app_settings(env)
     server = start_server("payportal", env, bench.log_dir)
+    relays = start_relays(1, env, scenarios.PRODUCTION_INI)
     engine = sa.create_engine(url)
     try:
         warm = [scenarios.initialize_workload(c) for c in (tenant.jwt, tenant.api_key)]
@@ -308,6 +311,7 @@ def payportal_phase(bench, env, url, tenant, readable, floor, pg) -> None:
                 bench.profile_pass(server, scenario_id, workload)
     finally:
         engine.dispose()
+        stop_relays(relays)
         server.stop()
 
 

@@ -104,6 +104,32 @@ def start_server(which: str, environ: dict[str, str], log_dir: Path) -> ServerPr
     raise RuntimeError(f"{which} did not answer {health} within {START_TIMEOUT} s")
 
 
+def start_relays(count: int, environ: dict[str, str], ini: Path) -> list[subprocess.Popen]:
+    """`payportal-relay <ini>` processes beside the app, as a deployment runs them: they send
+    what the publisher has not, sweep expired payments and fold the dashboard rollup."""
+    relay = Path(sys.executable).with_name("payportal-relay")
+    return [
+        subprocess.Popen(
+            [str(relay), str(ini)],
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def stop_relays(relays: list[subprocess.Popen]) -> None:
+    for relay in relays:
+        relay.terminate()  # it finishes the batch in hand first
+    for relay in relays:
+        try:
+            relay.wait(120)
+        except subprocess.TimeoutExpired:
+            relay.kill()
+            relay.wait()
+
+
 def py_spy_binary() -> str | None:
     beside = Path(sys.executable).with_name("py-spy")
     return str(beside) if beside.exists() else shutil.which("py-spy")

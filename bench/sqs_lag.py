@@ -48,7 +48,7 @@ import scenarios
 import sqlalchemy as sa
 from cpu import process_cpu
 from loadgen import percentile
-from servers import free_port
+from servers import free_port, start_relays, stop_relays
 
 HOST = "127.0.0.1"
 BENCH_DB = "payportal_bench_sqs_lag"
@@ -318,19 +318,6 @@ def consume(endpoint: str, queue_url: str, stop, received, results) -> None:
     results.put(sent)
 
 
-def start_relays(count: int, environ: dict[str, str]) -> list[subprocess.Popen]:
-    relay = os.path.join(os.path.dirname(sys.executable), "payportal-relay")
-    return [
-        subprocess.Popen(
-            [relay, str(scenarios.PRODUCTION_INI)],
-            env=environ,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(count)
-    ]
-
-
 def run(
     total: int,
     rate: float,
@@ -391,7 +378,7 @@ def run(
     ]
     for consumer in consumers:
         consumer.start()
-    relay_processes = start_relays(relays, environ)
+    relay_processes = start_relays(relays, environ, scenarios.PRODUCTION_INI)
     sent: dict[str, float] = {}
     depths: list[int] = []
     stop_watching = threading.Event()
@@ -428,14 +415,7 @@ def run(
                 sent.update(json.loads(answer.read()))
         for consumer in consumers:
             consumer.join()
-        for relay in relay_processes:
-            relay.terminate()  # it finishes the batch in hand first
-        for relay in relay_processes:
-            try:
-                relay.wait(120)
-            except subprocess.TimeoutExpired:
-                relay.kill()
-                relay.wait()
+        stop_relays(relay_processes)
         web.close()
         app.registry.event_publisher.close()
         moto.terminate()

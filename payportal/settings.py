@@ -54,6 +54,7 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "max_body_bytes": ("payportal.max_body_bytes", "PAYPORTAL_MAX_BODY_BYTES"),
     "log_format": ("payportal.log_format", "PAYPORTAL_LOG_FORMAT"),
     "sweep_interval": ("payportal.sweep_interval", "PAYPORTAL_SWEEP_INTERVAL"),
+    "rollup_fold_interval": ("payportal.rollup_fold_interval", "PAYPORTAL_ROLLUP_FOLD_INTERVAL"),
     "event_retention_days": ("payportal.event_retention_days", "PAYPORTAL_EVENT_RETENTION_DAYS"),
     "cors_origins": ("payportal.cors_origins", "CORS_ORIGINS"),
     "rate_limit_per_second": ("payportal.rate_limit_per_second", "RATE_LIMIT_PER_SECOND"),
@@ -177,6 +178,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     log_format: str = "text"
     sweep_interval: int = Field(30, ge=1)
+    # seconds between the relay's folds of the dashboard rollup's deltas (readers are exact
+    # either way; the fewer deltas wait, the fewer rows the overview adds up)
+    rollup_fold_interval: float = Field(1.0, gt=0, le=3600)
     # published, dispatched events (and their deliveries) older than this go; 0 keeps them all,
     # as the API promises by default
     event_retention_days: int = Field(0, ge=0)

@@ -20,8 +20,9 @@ ENUM_TYPES = (
 )
 
 
-PAYMENT_TOTALS_SQL = """
-CREATE FUNCTION payment_totals_record() RETURNS trigger LANGUAGE plpgsql AS $$
+# each part on its own: 0005 puts the record function and the fold trigger back on downgrade
+RECORD_DELTAS_SQL = """
+CREATE OR REPLACE FUNCTION payment_totals_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO payment_total_deltas (txid, merchant_id, hour, currency, status, payments, amount)
@@ -38,7 +39,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
+"""
 
+RECORD_TRIGGERS_SQL = """
 CREATE TRIGGER payments_totals_insert_delete AFTER INSERT OR DELETE ON payments
     FOR EACH ROW EXECUTE FUNCTION payment_totals_record();
 CREATE TRIGGER payments_totals_update AFTER UPDATE ON payments FOR EACH ROW
@@ -47,7 +50,9 @@ CREATE TRIGGER payments_totals_update AFTER UPDATE ON payments FOR EACH ROW
           OR OLD.created_at IS DISTINCT FROM NEW.created_at
           OR OLD.merchant_id IS DISTINCT FROM NEW.merchant_id)
     EXECUTE FUNCTION payment_totals_record();
+"""
 
+FLUSH_SQL = """
 CREATE FUNCTION payment_totals_flush() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- one event per delta fires at commit; the first folds them all, the rest find theirs gone
@@ -69,10 +74,14 @@ BEGIN
     RETURN NULL;
 END
 $$;
+"""
 
+FOLD_TRIGGER_SQL = """
 CREATE CONSTRAINT TRIGGER payment_total_deltas_fold AFTER INSERT ON payment_total_deltas
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION payment_totals_flush();
 """
+
+PAYMENT_TOTALS_SQL = RECORD_DELTAS_SQL + RECORD_TRIGGERS_SQL + FLUSH_SQL + FOLD_TRIGGER_SQL
 
 DROP_PAYMENT_TOTALS_SQL = """
 DROP TRIGGER IF EXISTS payment_total_deltas_fold ON payment_total_deltas;

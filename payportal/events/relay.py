@@ -1,6 +1,7 @@
 """The relay: sends every event the in-process publisher did not (SQS was down, the process
 died), backing off per event; several relays share the outbox through FOR UPDATE SKIP LOCKED.
-It also runs a periodic sweep (payportal-relay gives it the payment expiry sweep)."""
+It also runs periodic tasks: payportal-relay gives it the payment expiry sweep (every
+sweep_interval seconds) and the fold of the dashboard rollup (every rollup_fold_interval)."""
 
 from __future__ import annotations
 
@@ -51,9 +52,30 @@ def relay_due_events(
         return len(events), publish_claimed(session, sender, queue_url, events)
 
 
+class Every:
+    """A task run at most once per `seconds` by whoever calls it; its failure is logged, and it
+    runs again when next due."""
+
+    def __init__(self, seconds: float, task: Callable[[], object], name: str):
+        self.seconds = seconds
+        self.task = task
+        self.name = name
+        self._due = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + self.seconds
+        try:
+            self.task()
+        except Exception:
+            log.exception("%s failed; trying again in %g s", self.name, self.seconds)
+
+
 class Relay:
     """One `step()` per loop turn; `sweep(session_factory, settings)` runs every
-    settings.sweep_interval seconds."""
+    settings.sweep_interval seconds and `fold(session_factory)` every
+    settings.rollup_fold_interval seconds."""
 
     def __init__(
         self,
@@ -64,15 +86,27 @@ class Relay:
         batch_size: int = CLAIM_BATCH,
         senders: int = RELAY_SENDERS,
         sweep: Callable | None = None,
+        fold: Callable | None = None,
     ):
         self.session_factory = session_factory
         self.settings = settings
         self.queue_url: str | None = settings.sqs_queue_url
         self.batch_size = batch_size
-        self.sweep = sweep
         # its client (boto3) is made on the first send: a relay without a queue never loads it
         self.sender = BatchSender(settings, client=client, senders=senders)
-        self._next_sweep = time.monotonic()
+        self.periodic = []
+        if sweep is not None:
+            self.periodic.append(
+                Every(
+                    settings.sweep_interval,
+                    lambda: sweep(session_factory, settings),
+                    "payment expiry sweep",
+                )
+            )
+        if fold is not None:
+            self.periodic.append(
+                Every(settings.rollup_fold_interval, lambda: fold(session_factory), "rollup fold")
+            )
         self.sent = 0
         self.failed = 0
 
@@ -87,8 +121,10 @@ class Relay:
             log.info("relaying outbox events to %s", self.queue_url)
 
     def step(self) -> bool:
-        """Sweep if it is time, then relay one batch; True when a full batch went out."""
-        self._sweep_if_due()
+        """Run the periodic tasks that are due, then relay one batch; True when a full batch
+        went out."""
+        for task in self.periodic:
+            task()
         if self.queue_url is None:
             return False
         claimed, outcome = relay_due_events(
@@ -105,12 +141,3 @@ class Relay:
             )
         # SQS down: wait before the next batch
         return claimed == self.batch_size and not outcome.unreachable
-
-    def _sweep_if_due(self) -> None:
-        if self.sweep is None or time.monotonic() < self._next_sweep:
-            return
-        self._next_sweep = time.monotonic() + self.settings.sweep_interval
-        try:
-            self.sweep(self.session_factory, self.settings)
-        except Exception:
-            log.exception("payment expiry sweep failed; trying again next interval")

@@ -1,16 +1,17 @@
 """The dashboard's rollup of payments per merchant, currency and status, by UTC hour and by UTC
-day, kept exact in the same transaction as every payment change, so the overview reads a few
-dozen rows instead of every payment of a busy merchant.
+day, so the overview reads a few dozen rows instead of every payment of a busy merchant.
 
-A row trigger on payments writes signed deltas (+1 and the amount for a new state, -1 for the
-state left) into payment_total_deltas; a deferred constraint trigger folds the transaction's
-deltas into payment_daily_totals and then payment_hourly_totals when it commits, one
-INSERT ... ON CONFLICT per table, each sorted by key. Every transaction therefore locks rollup
-rows only at commit, briefly and in the same global order, so concurrent payments never
-deadlock on them. Until then a transaction's own deltas are visible to itself (and to no one
-else), which is why readers add them to the totals. Day views read the daily table (a 30-day
-view: ~30 rows per currency and status, not ~720); hour views and periods that do not start at
-a UTC midnight read the hourly one. The functions and triggers are created by the migrations.
+A row trigger on payments appends signed deltas (+1 and the amount for a new state, -1 for the
+state left) to payment_total_deltas, in the same transaction as the change. A folder
+(payment_totals_fold(batch), run by payportal-relay every rollup_fold_interval seconds and by
+payportal-sweep) moves committed deltas into payment_daily_totals and payment_hourly_totals in
+one statement, one folder at a time. A payment write therefore never touches a rollup row: a
+busy merchant's writes do not queue behind each other's commits on the same totals, as they did
+when each commit folded its own deltas (migration 0005). Readers add the deltas still waiting
+(committed ones, and their own transaction's) to the totals in one snapshot, so every read is
+exact whether or not the folder has run. Day views read the daily table (a 30-day view: ~30
+rows per currency and status, not ~720); hour views and periods that do not start at a UTC
+midnight read the hourly one. The functions and triggers are created by the migrations.
 """
 
 from __future__ import annotations
@@ -60,12 +61,11 @@ class PaymentDailyTotal(Base):
 
 
 class PaymentTotalDelta(Base):
-    """One signed change of a transaction still in progress (folded in at its commit)."""
+    """One signed change of a payment's place in the rollup, until the folder moves it in."""
 
     __tablename__ = "payment_total_deltas"
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
-    txid: Mapped[int] = mapped_column(sa.BigInteger)
     merchant_id: Mapped[uuid.UUID] = mapped_column()
     hour: Mapped[dt.datetime] = mapped_column()
     currency: Mapped[str] = mapped_column(sa.String(3))
@@ -73,7 +73,4 @@ class PaymentTotalDelta(Base):
     payments: Mapped[int] = mapped_column(sa.BigInteger)
     amount: Mapped[int] = mapped_column(sa.BigInteger)
 
-    __table_args__ = (
-        sa.Index("ix_payment_total_deltas_txid", "txid"),
-        sa.Index("ix_payment_total_deltas_merchant_id_hour", "merchant_id", "hour"),
-    )
+    __table_args__ = (sa.Index("ix_payment_total_deltas_merchant_id_hour", "merchant_id", "hour"),)

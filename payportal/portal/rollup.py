@@ -1,7 +1,7 @@
-"""Reading the payments rollup (payportal/portal/models.py): per merchant, what was created in
-a period, by hour or day, currency and status — the totals folded in at commit (daily for
-periods of whole UTC days, else hourly) plus the reading transaction's own deltas not yet
-folded."""
+"""The payments rollup (payportal/portal/models.py): reading it — per merchant, what was created
+in a period, by hour or day, currency and status: the folded totals (daily for periods of whole
+UTC days, else hourly) plus every delta the reader can see that is not folded yet — and folding
+it (fold_deltas, run by payportal-relay and payportal-sweep)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,24 @@ from payportal.portal.models import PaymentDailyTotal, PaymentHourlyTotal, Payme
 
 # a payment still on its way has no outcome yet: it counts neither for nor against the rate
 UNDECIDED = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
+
+
+# deltas moved per transaction: a few seconds of a busy platform's writes, one short statement
+FOLD_BATCH = 5_000
+_FOLD = sa.text("SELECT payment_totals_fold(:batch)")
+
+
+def fold_deltas(session_factory, batch: int = FOLD_BATCH) -> int:
+    """Move every committed delta into the totals, `batch` per transaction (migration 0005's
+    payment_totals_fold); returns how many. Returns 0 at once while another process folds:
+    one folder at a time, and that one takes these too."""
+    total = 0
+    while True:
+        with session_factory() as session, session.begin():
+            moved = session.scalar(_FOLD, {"batch": batch})
+        total += moved
+        if moved < batch:
+            return total
 
 
 def _rollup(period, merchant_matches, start):

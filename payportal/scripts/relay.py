@@ -1,4 +1,5 @@
-"""payportal-relay <ini> [--once]: publishes unsent outbox events to SQS, sweeps expired payments.
+"""payportal-relay <ini> [--once]: publishes unsent outbox events to SQS, sweeps expired payments,
+folds the dashboard rollup.
 
 Run as many as you like: they share the outbox through FOR UPDATE SKIP LOCKED. SIGTERM lets the
 batch in hand finish, then the relay exits 0.
@@ -14,6 +15,7 @@ import threading
 from payportal.events.relay import POLL_SECONDS, Relay
 from payportal.events.runner import run_loop, stop_on_signals
 from payportal.payments.sweep import run_sweep
+from payportal.portal.rollup import fold_deltas
 from payportal.scripts import load_command_env
 
 log = logging.getLogger("payportal.relay")
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env = load_command_env(args.ini)
-    relay = Relay(env.session_factory, env.settings, sweep=run_sweep)
+    relay = Relay(env.session_factory, env.settings, sweep=run_sweep, fold=fold_deltas)
     stop = threading.Event()
     stop_on_signals(stop)
     relay.announce()

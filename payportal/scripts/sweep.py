@@ -1,8 +1,8 @@
 """payportal-sweep <ini> [--loop]: expires pending payments past expires_at, purges
-idempotency keys older than 24 h and, once an hour, what retention lets go (payportal.retention:
-old events, expired sessions, tokens and login failures). Once by default; with --loop every
-PAYPORTAL_SWEEP_INTERVAL seconds until SIGTERM/SIGINT. Any number may run at once (FOR UPDATE
-SKIP LOCKED).
+idempotency keys older than 24 h, folds the dashboard rollup's deltas and, once an hour, what
+retention lets go (payportal.retention: old events, expired sessions, tokens and login
+failures). Once by default; with --loop every PAYPORTAL_SWEEP_INTERVAL seconds until
+SIGTERM/SIGINT. Any number may run at once (FOR UPDATE SKIP LOCKED; one folds at a time).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(
                     f"expired {result.expired_payments} payments, "
-                    f"purged {result.purged_keys} idempotency keys{retained}",
+                    f"purged {result.purged_keys} idempotency keys{retained}, "
+                    f"folded {result.folded_deltas} rollup deltas",
                     flush=True,
                 )
         if not args.loop or stop.wait(interval):

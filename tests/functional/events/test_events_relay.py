@@ -24,6 +24,8 @@ from payportal.events.relay import Relay
 from payportal.events.runner import run_loop
 from payportal.payments.models import Payment
 from payportal.payments.sweep import expire_due_payments
+from payportal.portal.models import PaymentTotalDelta
+from payportal.portal.rollup import fold_deltas
 from tests.factories import access_token, bearer, create_merchant, create_payment_row
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -177,6 +179,34 @@ def test_the_relay_runs_the_expiry_sweep_and_publishes_its_events(
     assert message["json"]["type"] == "payment.expired"
     assert message["MessageAttributes"]["paymentId"]["StringValue"] == str(payment.id)
     assert message["json"]["data"]["status"] == "expired"
+
+
+def test_the_relay_folds_the_rollup_every_fold_interval(
+    relay_settings, session_factory, committed_merchant
+):
+    def waiting() -> int:
+        with session_factory() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(PaymentTotalDelta))
+
+    folds = []
+
+    def fold(factory):
+        folds.append(fold_deltas(factory))
+
+    settings = relay_settings.model_copy(update={"rollup_fold_interval": 0.3})
+    relay = Relay(session_factory, settings, fold=fold)
+    with session_factory() as session, session.begin():
+        create_payment_row(session, settings, committed_merchant)
+    relay.step()
+    assert (folds, waiting()) == ([1], 0)
+
+    with session_factory() as session, session.begin():
+        create_payment_row(session, settings, committed_merchant)
+    relay.step()  # within the interval: not yet
+    assert (folds, waiting()) == ([1], 1)
+    time.sleep(0.35)
+    relay.step()
+    assert (folds, waiting()) == ([1, 1], 0)
 
 
 class RelayProcess:

@@ -147,6 +147,8 @@ def test_payportal_sweep_command_runs_once(committed_db, settings, database_url)
     )
     assert done.returncode == 0, done.stderr
     assert "expired 2 payments, purged 0 idempotency keys" in done.stdout
+    # every payment seeded (+1 each) and the two expiries (-1 and +1 each)
+    assert "folded 6 rollup deltas" in done.stdout
     assert _statuses(committed_db, made["due"]) == ["expired"] * 2
 
 

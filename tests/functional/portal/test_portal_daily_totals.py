@@ -1,6 +1,7 @@
 """The daily rollup (payment_daily_totals) always holds the hourly rollup summed by UTC day, which
-is what the payments themselves say: after commits of every kind of change, under concurrent
-writers, in any session TimeZone, and straight after the migration that backfills it."""
+is what the payments themselves say once the folder has run: after commits of every kind of
+change, under concurrent writers and a folder, in any session TimeZone, and through the
+migrations that backfill it (0003) and that move the fold off the commit (0005)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from payportal.db import utcnow
 from payportal.payments.models import Payment
 from payportal.payments.services import refund_payment
 from payportal.payments.state import SETTLED, apply_transition, lock_payment
 from payportal.portal.models import PaymentDailyTotal, PaymentHourlyTotal, PaymentTotalDelta
-from payportal.portal.rollup import settled_volumes
+from payportal.portal.rollup import fold_deltas, settled_volumes
 from tests.factories import create_merchant, create_payment
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -91,8 +92,16 @@ def move(session, payment_id, created_at: dt.datetime) -> None:
 
 
 def in_far_zone(session) -> None:
-    """This transaction (and its fold at commit) in a session TimeZone far from UTC."""
+    """This transaction in a session TimeZone far from UTC."""
     session.execute(sa.text(f"SET LOCAL TIME ZONE '{FAR_ZONE}'"))
+
+
+@pytest.fixture
+def far_zone_folder(committed_db):
+    """fold_deltas' sessions, in a session TimeZone far from UTC."""
+    engine = sa.create_engine(committed_db.url, connect_args={"options": f"-c TimeZone={FAR_ZONE}"})
+    yield sessionmaker(bind=engine)
+    engine.dispose()
 
 
 MIX = [
@@ -109,7 +118,7 @@ MIX = [
 ]
 
 
-def test_every_kind_of_change_lands_in_the_daily_totals(committed_db, settings):
+def test_every_kind_of_change_lands_in_the_daily_totals(committed_db, settings, far_zone_folder):
     today = dt.datetime.combine(utcnow().date(), dt.time(), dt.UTC)
     with Session(committed_db, expire_on_commit=False) as session:
         in_far_zone(session)
@@ -130,6 +139,7 @@ def test_every_kind_of_change_lands_in_the_daily_totals(committed_db, settings):
             move(session, payment.id, at)
             ids.append(payment.id)
         session.commit()
+        assert fold_deltas(far_zone_folder) > 0
         assert_rollups_exact(session, [merchant.id, other.id])
 
         # settle, refund, cancel; move one payment over a UTC midnight and one within its day
@@ -159,27 +169,40 @@ def test_every_kind_of_change_lands_in_the_daily_totals(committed_db, settings):
         move(session, by_status["expired"][0], today - dt.timedelta(days=2, hours=-3))
         move(session, by_status["expired"][0], today - dt.timedelta(days=2, hours=-20))
         session.commit()
+        assert fold_deltas(far_zone_folder) > 0
         assert_rollups_exact(session, [merchant.id, other.id])
 
         # a change rolled back changes neither table
         before = daily(session, [merchant.id])
         move(session, ids[0], today - dt.timedelta(days=40))
         session.rollback()
+        assert fold_deltas(far_zone_folder) == 0
         assert daily(session, [merchant.id]) == before
         assert session.scalar(sa.select(sa.func.count()).select_from(PaymentTotalDelta)) == 0
 
 
 def test_concurrent_commits_over_several_days_stay_exact(committed_db, settings):
     """Threads on separate connections commit changes of the same merchant spanning several
-    days and currencies at once: every commit folds into the same daily and hourly rows, which
-    they lock in one order (a deadlock would fail a thread)."""
+    days and currencies at once while a folder moves them into the same daily and hourly rows
+    (a deadlock or a lost delta would show)."""
     today = dt.datetime.combine(utcnow().date(), dt.time(), dt.UTC)
     with Session(committed_db, expire_on_commit=False) as session:
         merchant = create_merchant(session, settings)
         session.commit()
     workers, rounds = 8, 4
-    barrier = threading.Barrier(workers)
+    barrier = threading.Barrier(workers + 1)
+    writing = threading.Event()
+    writing.set()
     errors: list[BaseException] = []
+    factory = sessionmaker(bind=committed_db)
+
+    def fold():
+        try:
+            barrier.wait()
+            while writing.is_set():
+                fold_deltas(factory, batch=7)
+        except BaseException as exc:
+            errors.append(exc)
 
     def work(n: int):
         try:
@@ -203,11 +226,15 @@ def test_concurrent_commits_over_several_days_stay_exact(committed_db, settings)
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
-    for thread in threads:
+    folder = threading.Thread(target=fold)
+    for thread in [*threads, folder]:
         thread.start()
     for thread in threads:
         thread.join(60)
+    writing.clear()
+    folder.join(60)
     assert errors == []
+    fold_deltas(factory)
     with Session(committed_db) as session:
         assert_rollups_exact(session, [merchant.id])
         assert sum(n for n, _amount in daily(session, [merchant.id]).values()) == (
@@ -217,7 +244,8 @@ def test_concurrent_commits_over_several_days_stay_exact(committed_db, settings)
 
 def test_operator_volumes_from_the_daily_totals_and_open_changes(committed_db, settings):
     """settled_volumes since a UTC midnight (daily totals) and since an hour (hourly totals)
-    both give what the payments say, a transaction's own changes included."""
+    both give what the payments say: folded, committed and not folded yet, and the reading
+    transaction's own changes."""
     today = dt.datetime.combine(utcnow().date(), dt.time(), dt.UTC)
     with Session(committed_db, expire_on_commit=False) as session:
         merchant = create_merchant(session, settings)
@@ -226,6 +254,9 @@ def test_operator_volumes_from_the_daily_totals_and_open_changes(committed_db, s
                 session, settings, merchant, status=status, currency=currency, amount=amount
             )
             move(session, payment.id, today - dt.timedelta(days=n % 5, hours=n))
+            if n == 4:
+                session.commit()
+                fold_deltas(sessionmaker(bind=committed_db))
         session.commit()
         create_payment(session, settings, merchant, status="completed", currency="KWD")
         late = create_payment(session, settings, merchant, status="completed", amount=5)
@@ -304,23 +335,33 @@ def test_the_migration_backfills_the_daily_totals_and_downgrades_cleanly(far_zon
         )  # fmt: skip
 
     command.upgrade(config, "head")
+    folder = sessionmaker(bind=engine)
     with engine.begin() as conn:
         merchants = list(conn.execute(sa.text("SELECT id FROM merchants")).scalars())
         assert len(daily(conn, merchants)) > 100
         assert_rollups_exact(conn, merchants)
         conn.execute(sa.text("UPDATE payments SET status = 'refunded' WHERE status = 'completed'"))
+    assert fold_deltas(folder) > 0
     with engine.begin() as conn:
         assert_rollups_exact(conn, merchants)
+        # left for the downgrade to fold: the fold at commit it puts back only sees its own
+        conn.execute(sa.text("UPDATE payments SET status = 'disputed' WHERE status = 'refunded'"))
 
     command.downgrade(config, "0002")
     with engine.begin() as conn:
         assert sa.inspect(conn).has_table("payment_daily_totals") is False
-        # payments still change (the fold no longer writes the dropped table), hourly exact
-        conn.execute(sa.text("UPDATE payments SET status = 'disputed' WHERE status = 'refunded'"))
+        assert hourly_by_day(conn, merchants) == live_by_day(conn, merchants)
+        # payments still change (the fold at commit no longer writes the dropped table)
+        conn.execute(sa.text("UPDATE payments SET status = 'failed' WHERE status = 'disputed'"))
     with engine.begin() as conn:
         assert hourly_by_day(conn, merchants) == live_by_day(conn, merchants)
+        assert conn.scalar(sa.text("SELECT count(*) FROM payment_total_deltas")) == 0
 
     command.upgrade(config, "head")
+    with engine.begin() as conn:
+        assert_rollups_exact(conn, merchants)
+        conn.execute(sa.text("UPDATE payments SET status = 'completed' WHERE status = 'failed'"))
+    assert fold_deltas(folder) > 0
     with engine.begin() as conn:
         assert_rollups_exact(conn, merchants)
     engine.dispose()

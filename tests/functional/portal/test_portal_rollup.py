@@ -1,21 +1,27 @@
 """The overview's rollup stays exactly equal to the payments it summarises: inside a transaction
-(its own deltas), after real commits (folded, no deltas left), and under concurrent writers."""
+(its own deltas), after real commits before and after the folder moves their deltas into the
+totals, under concurrent writers and folders; and a payment write never waits on a rollup row."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
 
+import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from payportal.merchants.models import Merchant
 from payportal.payments.models import Payment
 from payportal.payments.state import apply_transition, lock_payment
-from payportal.portal.models import PaymentHourlyTotal, PaymentTotalDelta
-from payportal.portal.rollup import period_totals
+from payportal.portal.models import PaymentDailyTotal, PaymentHourlyTotal, PaymentTotalDelta
+from payportal.portal.rollup import fold_deltas, period_totals
 from tests.factories import create_merchant, create_payment
 
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+FOLD_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('payportal.payment_totals_fold', 0))"
+)
 
 
 def live_counts(session, merchant_id) -> dict:
@@ -44,6 +50,10 @@ def by_status(live: dict) -> dict:
     for (_hour, _currency, status), (count, _amount) in live.items():
         found[status] = found.get(status, 0) + count
     return found
+
+
+def waiting_deltas(session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(PaymentTotalDelta))
 
 
 def folded_rows(session, merchant_id) -> dict:
@@ -80,8 +90,11 @@ def test_a_payment_moved_to_another_day_moves_in_the_rollup(dbsession, settings)
     assert list(totals.settled_by_bucket) == [(dt.datetime(2024, 5, 1, tzinfo=dt.UTC), "USD")]
 
 
-def test_after_commit_the_deltas_are_folded_into_the_totals(committed_db, settings):
-    with Session(committed_db, expire_on_commit=False) as session:
+def test_committed_changes_count_at_once_and_the_fold_moves_them_into_the_totals(
+    committed_db, settings
+):
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    with factory() as session:
         merchant = create_merchant(session, settings)
         payments = [create_payment(session, settings, merchant) for _ in range(5)]
         session.commit()
@@ -90,45 +103,128 @@ def test_after_commit_the_deltas_are_folded_into_the_totals(committed_db, settin
             locked = lock_payment(session, payment_id=payment.id)
             apply_transition(session, locked, target, source="api", settings=settings)
             session.commit()
-        leftover = session.execute(sa.select(sa.func.count()).select_from(PaymentTotalDelta))
-        assert leftover.scalar() == 0
+        expected = {"pending": 1, "completed": 2, "failed": 1, "cancelled": 1}
+        # committed, not folded yet: nothing in the totals, every change in what readers see
+        assert folded_rows(session, merchant.id) == {}
+        assert rollup_counts(session, merchant.id) == expected
+        session.commit()
+
+    # five payments (+1 each), four moves (-1 and +1 each)
+    assert fold_deltas(factory) == 5 + 4 * 2
+    with factory() as session:
+        assert waiting_deltas(session) == 0
         assert folded_rows(session, merchant.id) == live_counts(session, merchant.id)
-        assert rollup_counts(session, merchant.id) == {
-            "pending": 1,
-            "completed": 2,
-            "failed": 1,
-            "cancelled": 1,
-        }
+        assert rollup_counts(session, merchant.id) == expected
+    assert fold_deltas(factory) == 0
 
 
-def test_a_rolled_back_change_leaves_the_totals_alone(committed_db, settings):
-    with Session(committed_db, expire_on_commit=False) as session:
+def test_the_fold_moves_a_batch_per_transaction(committed_db, settings):
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    with factory() as session:
+        merchant = create_merchant(session, settings)
+        for _ in range(7):
+            create_payment(session, settings, merchant)
+        session.commit()
+    assert fold_deltas(factory, batch=3) == 7
+    with factory() as session:
+        assert waiting_deltas(session) == 0
+        assert folded_rows(session, merchant.id) == live_counts(session, merchant.id)
+
+
+def test_one_folder_at_a_time(committed_db, settings):
+    """While another process folds (holds the fold's lock), a folder returns at once and leaves
+    the deltas to it; readers count them all the same."""
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    with factory() as session:
+        merchant = create_merchant(session, settings)
+        create_payment(session, settings, merchant)
+        session.commit()
+    with factory() as other_folder, other_folder.begin():
+        other_folder.execute(FOLD_LOCK)
+        assert fold_deltas(factory) == 0
+        with factory() as session:
+            assert waiting_deltas(session) == 1
+            assert rollup_counts(session, merchant.id) == {"pending": 1}
+    assert fold_deltas(factory) == 1
+
+
+def test_a_payment_commits_while_its_rollup_rows_are_locked(committed_db, settings):
+    """A payment write appends deltas and touches no rollup row: a busy merchant's payments do
+    not queue behind each other on its totals (each commit used to update them)."""
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    with factory() as session:
         merchant = create_merchant(session, settings)
         payment = create_payment(session, settings, merchant)
         session.commit()
+    fold_deltas(factory)
+    with factory() as holder, holder.begin():
+        for table in (PaymentHourlyTotal, PaymentDailyTotal):
+            locked = holder.scalars(
+                sa.select(table).where(table.merchant_id == merchant.id).with_for_update()
+            ).all()
+            assert locked
+        with factory() as session:
+            session.execute(sa.text("SET lock_timeout = '2s'"))
+            create_payment(session, settings, merchant)
+            moved = lock_payment(session, payment_id=payment.id)
+            apply_transition(session, moved, "completed", source="api", settings=settings)
+            session.commit()
+            assert rollup_counts(session, merchant.id) == {"pending": 1, "completed": 1}
+
+
+def test_a_deleted_merchants_deltas_are_dropped_by_the_fold(committed_db, settings):
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    with factory() as session:
+        gone, kept = create_merchant(session, settings), create_merchant(session, settings)
+        create_payment(session, settings, gone, status="completed")
+        create_payment(session, settings, kept, status="failed")
+        session.commit()
+        session.execute(sa.delete(Payment).where(Payment.merchant_id == gone.id))
+        session.execute(sa.delete(Merchant).where(Merchant.id == gone.id))
+        session.commit()
+    assert fold_deltas(factory) > 0
+    with factory() as session:
+        assert waiting_deltas(session) == 0
+        assert folded_rows(session, kept.id) == live_counts(session, kept.id)
+        assert folded_rows(session, gone.id) == {}
+
+
+def test_a_rolled_back_change_leaves_the_totals_alone(committed_db, settings):
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    with factory() as session:
+        merchant = create_merchant(session, settings)
+        payment = create_payment(session, settings, merchant)
+        session.commit()
+    fold_deltas(factory)
+    with factory() as session:
         before = folded_rows(session, merchant.id)
         locked = lock_payment(session, payment_id=payment.id)
         apply_transition(session, locked, "completed", source="api", settings=settings)
         session.rollback()
+        assert fold_deltas(factory) == 0
         assert folded_rows(session, merchant.id) == before
-        assert (
-            session.execute(sa.select(sa.func.count()).select_from(PaymentTotalDelta)).scalar() == 0
-        )
+        assert waiting_deltas(session) == 0
+        assert rollup_counts(session, merchant.id) == {"pending": 1}
 
 
-def test_concurrent_writers_for_one_merchant_stay_exact(committed_db, settings):
+@pytest.mark.parametrize("folders", [0, 2])
+def test_concurrent_writers_for_one_merchant_stay_exact(committed_db, settings, folders):
     """Threads on separate connections create and settle payments of the same merchant at
-    once, in the same hour and currency: every commit folds into the same rollup rows."""
-    with Session(committed_db, expire_on_commit=False) as session:
+    once, in the same hour and currency, while folders (or none) keep moving their deltas into
+    the same rollup rows: readers and, once all is folded, the totals match the payments."""
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    with factory() as session:
         merchant = create_merchant(session, settings)
         session.commit()
     workers, each = 8, 6
-    barrier = threading.Barrier(workers)
+    barrier = threading.Barrier(workers + folders)
+    writing = threading.Event()
+    writing.set()
     errors: list[BaseException] = []
 
     def work(n: int):
         try:
-            with Session(committed_db, expire_on_commit=False) as session:
+            with factory() as session:
                 barrier.wait()
                 for i in range(each):
                     payment = create_payment(session, settings, merchant)
@@ -140,16 +236,29 @@ def test_concurrent_writers_for_one_merchant_stay_exact(committed_db, settings):
         except BaseException as exc:  # reported to the main thread below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
-    for thread in threads:
+    def fold():
+        try:
+            barrier.wait()
+            while writing.is_set():
+                fold_deltas(factory, batch=5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    writers = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+    folding = [threading.Thread(target=fold) for _ in range(folders)]
+    for thread in writers + folding:
         thread.start()
-    for thread in threads:
+    for thread in writers:
+        thread.join(60)
+    writing.clear()
+    for thread in folding:
         thread.join(60)
     assert errors == []
     with Session(committed_db) as session:
         live = live_counts(session, merchant.id)
-        assert folded_rows(session, merchant.id) == live
         assert sum(count for count, _amount in live.values()) == workers * each
-        assert (
-            session.execute(sa.select(sa.func.count()).select_from(PaymentTotalDelta)).scalar() == 0
-        )
+        assert rollup_counts(session, merchant.id) == by_status(live)
+    fold_deltas(factory)
+    with Session(committed_db) as session:
+        assert folded_rows(session, merchant.id) == live
+        assert waiting_deltas(session) == 0

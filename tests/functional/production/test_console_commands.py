@@ -1,5 +1,6 @@
-"""The relay as operators run it: its sweep expires payments and purges old idempotency keys,
-and PAYPORTAL_LOG_FORMAT=json makes its log one JSON object a line, as the web process does."""
+"""The relay as operators run it: its sweep expires payments and purges old idempotency keys, it
+folds the dashboard rollup, and PAYPORTAL_LOG_FORMAT=json makes its log one JSON object a line,
+as the web process does."""
 
 import datetime as dt
 import json
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from payportal.idempotency import IdempotencyKey
 from payportal.payments.models import Payment
+from payportal.portal.models import PaymentHourlyTotal, PaymentTotalDelta
 from tests.factories import create_merchant, create_payment_row
 from tests.processes import write_ini
 
@@ -35,7 +37,7 @@ def test_relay_sweeps_and_logs_json(tmp_path, database_url, committed_db, settin
                 created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=25),
             )
         )
-        reference = overdue.reference
+        reference, merchant_id = overdue.reference, merchant.id
     ini = tmp_path / "relay.ini"
     write_ini(ini, database_url, log_level="INFO")
     relay = Path(sys.executable).with_name("payportal-relay")
@@ -55,5 +57,14 @@ def test_relay_sweeps_and_logs_json(tmp_path, database_url, committed_db, settin
     with Session(committed_db) as session:
         status = session.scalar(sa.select(Payment.status).where(Payment.reference == reference))
         keys = session.scalar(sa.select(sa.func.count()).select_from(IdempotencyKey))
+        deltas = session.scalar(sa.select(sa.func.count()).select_from(PaymentTotalDelta))
+        totals = session.execute(
+            sa.select(PaymentHourlyTotal.status, PaymentHourlyTotal.payments).where(
+                PaymentHourlyTotal.merchant_id == merchant_id, PaymentHourlyTotal.payments != 0
+            )
+        ).all()
     assert status == "expired"
     assert keys == 0
+    # the payment's creation and its expiry, folded into the totals
+    assert deltas == 0
+    assert totals == [("expired", 1)]
