@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StrictBool,
     StrictInt,
     StringConstraints,
-    field_validator,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic.networks import validate_email
 
 from payportal.money import SUPPORTED_CURRENCIES
 from payportal.pagination import ListQuery, Page
@@ -34,6 +37,46 @@ MinorUnits = Annotated[StrictInt, Field(gt=0, lt=2**63, description="in the curr
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)] | StrictInt | StrictBool | None
+
+
+# What almost every customer's address looks like: an ASCII dot-atom local part of at most 64
+# characters and a host name of letter-digit-hyphen labels under a letters-only top-level
+# domain. email_validator (pydantic's EmailStr) accepts each such address as it is, but spends
+# ~85 us on it (Unicode and IDNA checks a character at a time; ~3 % of an initialize's CPU);
+# _plain_email takes these at once and leaves everything else to it: non-ASCII, a "--" in the
+# host (R-LDH and punycode labels), special-use domains, anything over 254 characters.
+_PLAIN_EMAIL = re.compile(
+    r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_email(value: str) -> bool:
+    if len(value) > 254 or (match := _PLAIN_EMAIL.fullmatch(value)) is None:
+        return False
+    local, host = match[1], match[2].lower()
+    return (
+        len(local) <= 64
+        and "--" not in host
+        and not any(host == name or host.endswith("." + name) for name in _SPECIAL_USE)
+    )
+
+
+def _customer_email(value: str) -> str:
+    """EmailStr's check and normal form, lower-cased (the exact customer_email filter ignores
+    case); plain addresses skip email_validator (see _PLAIN_EMAIL)."""
+    if _plain_email(value):
+        return value.lower()
+    return validate_email(value)[1].lower()
+
+
+CustomerEmail = Annotated[
+    str,
+    Field(max_length=320),
+    AfterValidator(_customer_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 320}),
+]
 
 
 def checkout_url(public_url: str, reference: str) -> str:
@@ -126,7 +169,7 @@ class InitializePayment(RefusesCardNumbers):
     gateway: Gateway = Gateway.INTERNAL
     payment_method_id: uuid.UUID | None = None
     description: Annotated[Text, Field(max_length=1000)] | None = None
-    customer_email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    customer_email: CustomerEmail | None = None
     customer_name: Annotated[Text, Field(max_length=200)] | None = None
     customer_phone: (
         Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()-]{3,38}$")] | None
@@ -134,12 +177,6 @@ class InitializePayment(RefusesCardNumbers):
     metadata: dict[MetadataKey, MetadataValue] = Field(
         default_factory=dict, max_length=50, description="up to 50 keys of your own"
     )
-
-    @field_validator("customer_email")
-    @classmethod
-    def _lower_email(cls, value: str | None) -> str | None:
-        # stored lower-cased so the exact customer_email filter ignores case
-        return value.lower() if value is not None else None
 
 
 class PaymentEnvelope(BaseModel):

@@ -53,6 +53,7 @@ SAMPLES = {
     "max_body_bytes": ("65536", 65536),
     "log_format": ("json", None),
     "sweep_interval": ("5", 5),
+    "rollup_fold_interval": ("0.5", 0.5),
     "cors_origins": (
         "https://shop.example.com, https://admin.example.com/",
         ("https://shop.example.com", "https://admin.example.com"),
