@@ -1,13 +1,43 @@
-"""Dashboard test helpers: a signed-in browser (a real session row and its cookie) for webtest."""
+"""Dashboard test helpers: a signed-in browser (a real session row and its cookie) for webtest,
+and rollup folders at work in threads."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 
 import pytest
 
+from payportal.portal.rollup import fold_deltas
 from payportal.portal.sessions import MERCHANT, OPERATOR, cookie_name, start_session
 from tests.factories import create_merchant
+
+
+@contextlib.contextmanager
+def folders_at_work(factory, count: int, *, batch: int, barrier: threading.Barrier, errors: list):
+    """`count` threads folding the rollup's deltas, `batch` per transaction, from when the
+    barrier's other parties are ready until the block ends; what they raise goes to `errors`."""
+    working = threading.Event()
+    working.set()
+
+    def fold():
+        try:
+            barrier.wait()
+            while working.is_set():
+                fold_deltas(factory, batch=batch)
+        except BaseException as exc:  # reported to the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fold) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        working.clear()
+        for thread in threads:
+            thread.join(60)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from payportal.payments.state import SETTLED, apply_transition, lock_payment
 from payportal.portal.models import PaymentDailyTotal, PaymentHourlyTotal, PaymentTotalDelta
 from payportal.portal.rollup import fold_deltas, settled_volumes
 from tests.factories import create_merchant, create_payment
+from tests.functional.portal.conftest import folders_at_work
 
 ROOT = Path(__file__).resolve().parents[3]
 # UTC+12:45 (+13:45 in its summer): a session there truncating its own way would shift days
@@ -191,18 +192,8 @@ def test_concurrent_commits_over_several_days_stay_exact(committed_db, settings)
         session.commit()
     workers, rounds = 8, 4
     barrier = threading.Barrier(workers + 1)
-    writing = threading.Event()
-    writing.set()
     errors: list[BaseException] = []
     factory = sessionmaker(bind=committed_db)
-
-    def fold():
-        try:
-            barrier.wait()
-            while writing.is_set():
-                fold_deltas(factory, batch=7)
-        except BaseException as exc:
-            errors.append(exc)
 
     def work(n: int):
         try:
@@ -226,13 +217,11 @@ def test_concurrent_commits_over_several_days_stay_exact(committed_db, settings)
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
-    folder = threading.Thread(target=fold)
-    for thread in [*threads, folder]:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    writing.clear()
-    folder.join(60)
+    with folders_at_work(factory, 1, batch=7, barrier=barrier, errors=errors):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
     assert errors == []
     fold_deltas(factory)
     with Session(committed_db) as session:

@@ -17,6 +17,7 @@ from payportal.payments.state import apply_transition, lock_payment
 from payportal.portal.models import PaymentDailyTotal, PaymentHourlyTotal, PaymentTotalDelta
 from payportal.portal.rollup import fold_deltas, period_totals
 from tests.factories import create_merchant, create_payment
+from tests.functional.portal.conftest import folders_at_work
 
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FOLD_LOCK = sa.text(
@@ -148,15 +149,21 @@ def test_one_folder_at_a_time(committed_db, settings):
     assert fold_deltas(factory) == 1
 
 
-def test_a_payment_commits_while_its_rollup_rows_are_locked(committed_db, settings):
-    """A payment write appends deltas and touches no rollup row: a busy merchant's payments do
-    not queue behind each other on its totals (each commit used to update them)."""
-    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+def folded_payment(factory, settings):
+    """A merchant and its pending payment, committed and folded into the totals."""
     with factory() as session:
         merchant = create_merchant(session, settings)
         payment = create_payment(session, settings, merchant)
         session.commit()
     fold_deltas(factory)
+    return merchant, payment
+
+
+def test_a_payment_commits_while_its_rollup_rows_are_locked(committed_db, settings):
+    """A payment write appends deltas and touches no rollup row: a busy merchant's payments do
+    not queue behind each other on its totals (each commit used to update them)."""
+    factory = sessionmaker(bind=committed_db, expire_on_commit=False)
+    merchant, payment = folded_payment(factory, settings)
     with factory() as holder, holder.begin():
         for table in (PaymentHourlyTotal, PaymentDailyTotal):
             locked = holder.scalars(
@@ -191,11 +198,7 @@ def test_a_deleted_merchants_deltas_are_dropped_by_the_fold(committed_db, settin
 
 def test_a_rolled_back_change_leaves_the_totals_alone(committed_db, settings):
     factory = sessionmaker(bind=committed_db, expire_on_commit=False)
-    with factory() as session:
-        merchant = create_merchant(session, settings)
-        payment = create_payment(session, settings, merchant)
-        session.commit()
-    fold_deltas(factory)
+    merchant, payment = folded_payment(factory, settings)
     with factory() as session:
         before = folded_rows(session, merchant.id)
         locked = lock_payment(session, payment_id=payment.id)
@@ -218,8 +221,6 @@ def test_concurrent_writers_for_one_merchant_stay_exact(committed_db, settings, 
         session.commit()
     workers, each = 8, 6
     barrier = threading.Barrier(workers + folders)
-    writing = threading.Event()
-    writing.set()
     errors: list[BaseException] = []
 
     def work(n: int):
@@ -236,23 +237,12 @@ def test_concurrent_writers_for_one_merchant_stay_exact(committed_db, settings, 
         except BaseException as exc:  # reported to the main thread below
             errors.append(exc)
 
-    def fold():
-        try:
-            barrier.wait()
-            while writing.is_set():
-                fold_deltas(factory, batch=5)
-        except BaseException as exc:
-            errors.append(exc)
-
     writers = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
-    folding = [threading.Thread(target=fold) for _ in range(folders)]
-    for thread in writers + folding:
-        thread.start()
-    for thread in writers:
-        thread.join(60)
-    writing.clear()
-    for thread in folding:
-        thread.join(60)
+    with folders_at_work(factory, folders, batch=5, barrier=barrier, errors=errors):
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join(60)
     assert errors == []
     with Session(committed_db) as session:
         live = live_counts(session, merchant.id)
