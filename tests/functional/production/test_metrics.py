@@ -3,8 +3,9 @@
 import re
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from payportal.portal.rollup import fold_deltas
 from tests.factories import merchant_headers
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
@@ -60,6 +61,11 @@ def test_metrics_report_the_committed_outbox_backlog(live_testapp, committed_db,
     text = live_testapp.get("/metrics", extra_environ=LOCAL).text
     assert sample(text, "payportal_outbox_backlog") == 3  # the publisher is off in tests
     assert sample(text, "payportal_outbox_oldest_unpublished_seconds") >= 0
+    # no relay runs in tests: the three payments' rollup deltas wait for a fold
+    assert sample(text, "payportal_rollup_deltas_waiting") == 3
+    fold_deltas(sessionmaker(bind=committed_db))
+    text = live_testapp.get("/metrics", extra_environ=LOCAL).text
+    assert sample(text, "payportal_rollup_deltas_waiting") == 0
 
 
 def test_metrics_refuse_remote_callers_by_default(testapp):
