@@ -1,5 +1,4 @@
-"""The expiry sweep: pending payments past expires_at become expired; old idempotency keys go;
-the dashboard rollup's waiting deltas are folded.
+"""The expiry sweep: pending payments past expires_at become expired; old idempotency keys go.
 
 Safe in any number of processes at once: each batch locks its rows with FOR UPDATE SKIP
 LOCKED, so two sweeps never take the same payment, and a payment a request holds is left for
@@ -18,7 +17,6 @@ from payportal.db import utcnow
 from payportal.idempotency import purge_expired
 from payportal.payments.models import Payment, PaymentStatus
 from payportal.payments.state import apply_transition
-from payportal.portal.rollup import fold_deltas
 from payportal.retention import backlog_left, purge_old_records
 
 log = logging.getLogger(__name__)
@@ -77,8 +75,6 @@ def purge_idempotency_keys(session_factory) -> int:
 class SweepResult:
     expired_payments: int
     purged_keys: int
-    # rollup deltas moved into the totals (0 while another process folds)
-    folded_deltas: int = 0
     # what retention purged this round (payportal.retention); empty when it was not due
     purged: dict[str, int] = field(default_factory=dict)
 
@@ -90,17 +86,14 @@ _retention_due_at = 0.0
 
 
 def run_sweep(session_factory, settings, batch_size: int = 500) -> SweepResult:
-    """One full round: expire due payments, purge old idempotency keys, fold the rollup's
-    deltas, and, once an hour (each round while a backlog lasts), what retention lets go."""
+    """One full round: expire due payments, purge old idempotency keys, and, once an hour (each
+    round while a backlog lasts), what retention lets go."""
     global _retention_due_at
     expired = expire_due_payments(session_factory, settings, batch_size)
     keys = purge_idempotency_keys(session_factory)
-    folded = fold_deltas(session_factory)
     purged = {}
     if time.monotonic() >= _retention_due_at:
         purged = purge_old_records(session_factory, settings)
         # a backlog is worked off a capped pass per round; otherwise again in an hour
         _retention_due_at = 0.0 if backlog_left(purged) else time.monotonic() + RETENTION_EVERY
-    return SweepResult(
-        expired_payments=expired, purged_keys=keys, folded_deltas=folded, purged=purged
-    )
+    return SweepResult(expired_payments=expired, purged_keys=keys, purged=purged)

@@ -14,6 +14,7 @@ import sys
 import threading
 
 from payportal.payments.sweep import run_sweep
+from payportal.portal.rollup import fold_deltas
 from payportal.scripts import load_command_env
 
 log = logging.getLogger("payportal.sweep")
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         try:
             result = run_sweep(env.session_factory, env.settings, args.batch_size)
+            # the relay folds on its own, every rollup_fold_interval; here, once a round
+            folded = fold_deltas(env.session_factory)
         except Exception:
             if not args.loop:
                 raise
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"expired {result.expired_payments} payments, "
                     f"purged {result.purged_keys} idempotency keys{retained}, "
-                    f"folded {result.folded_deltas} rollup deltas",
+                    f"folded {folded} rollup deltas",
                     flush=True,
                 )
         if not args.loop or stop.wait(interval):
