@@ -10,7 +10,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from payportal.db import select_rows, utcnow
+from payportal.db import DriverSQL, select_rows, utcnow
 from payportal.errors import ValidationFailed
 from payportal.events.models import OutboxEvent
 from payportal.events.services import publish_after_commit
@@ -161,7 +161,7 @@ def check_payment_method(
 # trip (the three rows commit together or not at all; the transition's foreign key is checked
 # at the end of the statement, when the payment exists). The values are all made here, so
 # nothing needs to be read back.
-INITIALIZE = sa.text(
+INITIALIZE = DriverSQL(
     """
     WITH payment AS (
         INSERT INTO payments (id, reference, merchant_id, payment_method_id, amount, currency,
@@ -196,9 +196,9 @@ PAYMENT_COLUMNS = tuple(
         "updated_at",
     )
 )  # fmt: skip
-PAYMENT_ROW = sa.select(*PAYMENT_COLUMNS).where(
-    Payment.__table__.c.merchant_id == sa.bindparam("merchant_id"),
-    Payment.__table__.c.reference == sa.bindparam("reference"),
+PAYMENT_ROW = DriverSQL(
+    f"SELECT {', '.join(column.name for column in PAYMENT_COLUMNS)} FROM payments"
+    " WHERE merchant_id = :merchant_id AND reference = :reference"
 )
 
 
@@ -246,8 +246,8 @@ def initialize_payment(
     )
     payment.checkout_url += payment.reference
     event_id = uuid.uuid4()
-    session.execute(
-        INITIALIZE,
+    INITIALIZE(
+        session,
         {
             "id": payment.id,
             "reference": payment.reference,
@@ -347,9 +347,7 @@ def create_refund(
 
 def find_payment_row(session, merchant_id: uuid.UUID, reference: str):
     """The merchant's payment as a row of the columns PaymentOut shows (and merchant_id)."""
-    return session.execute(
-        PAYMENT_ROW, {"merchant_id": merchant_id, "reference": reference}
-    ).one_or_none()
+    return PAYMENT_ROW(session, {"merchant_id": merchant_id, "reference": reference}).one_or_none()
 
 
 def find_payment(session, merchant_id: uuid.UUID, reference: str) -> Payment | None:
