@@ -10,6 +10,7 @@ import uuid
 import psycopg.types.json
 import pydantic_core
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from zope.sqlalchemy.datamanager import STATUS_CHANGED, ZopeStatus, join_transaction, mark_changed
 
@@ -32,29 +33,55 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class DriverSQL:
-    """A hot path's statement handed to psycopg as written, through the session's connection.
+def run_statement(
+    session: Session, sql: str, params: dict, *, fetch: bool = True, row_factory=None
+):
+    """Run one statement (psycopg's %(name)s placeholders) on the session's connection straight
+    through psycopg; its first row (None when it has none) when `fetch`, a tuple or what
+    `row_factory` (psycopg.rows) makes of it.
 
-    `session.execute(sa.text(...))` spends ~80 us of CPU per call on a 20-parameter INSERT
-    before psycopg sees it: the cache key of the construct, the compiled-statement cache, and
-    the processing of every bound value. Connection.exec_driver_sql skips all of that and keeps
-    the rest of SQLAlchemy (the session's transaction, connection events, DBAPIError wrapping,
-    invalidation of a dead connection). The statement is written with :name placeholders like
-    sa.text(); values go to psycopg unprocessed, so they must be what psycopg adapts (str, int,
-    UUID, datetime, None) and result rows carry psycopg's types (a PostgreSQL enum as its text).
+    For the statements of the hot paths: even Connection.exec_driver_sql builds a cursor
+    description and result metadata on every execution, which for a payment's columns costs
+    several times what psycopg does (a GET's lookup: ~120 us of CPU of ~240), and
+    session.execute(sa.text(...)) adds the construct's cache key and the processing of every
+    bound value (~80 us on initialize's 20-parameter INSERT). Still inside the session's
+    transaction, and errors come out exactly as from any other statement (SQLAlchemy's
+    exception, a lost connection invalidated), so retries on serialization failures and the
+    503 of an unreachable database hold. Values go to psycopg unprocessed, so they must be what
+    it adapts (str, int, UUID, datetime, None), and rows carry psycopg's types (a PostgreSQL
+    enum as its text). Pending ORM changes are not flushed: see DriverSQL.
     """
+    connection = session.connection()
+    cursor = connection.connection.driver_connection.cursor(row_factory=row_factory)
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if fetch else None
+    except Exception as exc:
+        connection._handle_dbapi_exception(exc, sql, params, cursor, None)
+    finally:
+        cursor.close()
+
+
+class DriverSQL:
+    """A hot path's statement, written with sa.text()'s :name placeholders, run by run_statement
+    after flushing the session's pending changes (as session.execute would)."""
 
     _PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")
 
     def __init__(self, text: str):
-        self.text = text
         # psycopg's named placeholders; a literal % would need doubling, so none is allowed
         if "%" in text:
             raise ValueError("DriverSQL statements cannot contain a literal %")
         self.sql = self._PLACEHOLDER.sub(r"%(\1)s", text)
 
-    def __call__(self, session: Session, params: dict) -> sa.CursorResult:
-        return session.connection().exec_driver_sql(self.sql, params)
+    def run(self, session: Session, params: dict) -> None:
+        session.flush()
+        run_statement(session, self.sql, params, fetch=False)
+
+    def first(self, session: Session, params: dict):
+        """The first row (a named tuple: attributes by column name), None when there is none."""
+        session.flush()
+        return run_statement(session, self.sql, params, row_factory=namedtuple_row)
 
 
 class Base(DeclarativeBase):

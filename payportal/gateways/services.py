@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from payportal.db import run_statement
 from payportal.gateways.flutterwave import FLUTTERWAVE
 from payportal.gateways.generic import GENERIC
 from payportal.gateways.models import GatewayWebhook, WebhookOutcome
@@ -36,7 +37,6 @@ from payportal.payments.state import (
     lock_payment_row,
     mark_changed,
     payment_select_list,
-    run_statement,
 )
 
 SCHEMES = {scheme.name: scheme for scheme in (GENERIC, STRIPE, PAYSTACK, FLUTTERWAVE)}

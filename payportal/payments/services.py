@@ -197,7 +197,8 @@ PAYMENT_COLUMNS = tuple(
     )
 )  # fmt: skip
 PAYMENT_ROW = DriverSQL(
-    f"SELECT {', '.join(column.name for column in PAYMENT_COLUMNS)} FROM payments"
+    # the table's own column names, never input
+    f"SELECT {', '.join(column.name for column in PAYMENT_COLUMNS)} FROM payments"  # noqa: S608
     " WHERE merchant_id = :merchant_id AND reference = :reference"
 )
 
@@ -246,7 +247,7 @@ def initialize_payment(
     )
     payment.checkout_url += payment.reference
     event_id = uuid.uuid4()
-    INITIALIZE(
+    INITIALIZE.run(
         session,
         {
             "id": payment.id,
@@ -347,7 +348,7 @@ def create_refund(
 
 def find_payment_row(session, merchant_id: uuid.UUID, reference: str):
     """The merchant's payment as a row of the columns PaymentOut shows (and merchant_id)."""
-    return PAYMENT_ROW(session, {"merchant_id": merchant_id, "reference": reference}).one_or_none()
+    return PAYMENT_ROW.first(session, {"merchant_id": merchant_id, "reference": reference})
 
 
 def find_payment(session, merchant_id: uuid.UUID, reference: str) -> Payment | None:

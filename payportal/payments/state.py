@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from payportal.db import TRANSACTION_MANAGER_KEY, utcnow
+from payportal.db import TRANSACTION_MANAGER_KEY, run_statement, utcnow
 from payportal.errors import Conflict, NotFound, ValidationFailed
 from payportal.events.services import INSERT_EVENT_SQL, event_params, publish_after_commit
 from payportal.money import platform_fee
@@ -129,27 +129,6 @@ def mark_changed(session) -> None:
     manager = session.info.get(TRANSACTION_MANAGER_KEY)
     if manager is not None:
         zope.sqlalchemy.mark_changed(session, manager)
-
-
-def run_statement(session, sql: str, params: dict[str, Any], *, fetch: bool = True):
-    """Run one statement on the session's connection straight through psycopg; its first row
-    (None when it has none) when `fetch`.
-
-    For the few statements a webhook or a transition sends: SQLAlchemy builds a cursor
-    description and result metadata on every execution of a plain statement, which for a
-    payment's 33 columns costs several times what psycopg does. Errors come out exactly as from
-    any other statement (SQLAlchemy's exception, a lost connection invalidated), so retries on
-    serialization failures and the 503 of an unreachable database still hold.
-    """
-    connection = session.connection()
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if fetch else None
-    except Exception as exc:
-        connection._handle_dbapi_exception(exc, sql, params, cursor, None)
-    finally:
-        cursor.close()
 
 
 @functools.cache

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import webtest
 from sqlalchemy.orm import Session
 
+from payportal.db import run_statement
 from payportal.events.models import OutboxEvent
 from payportal.gateways.models import GatewayWebhook
 from payportal.payments.models import Payment, PaymentTransition
@@ -26,7 +27,6 @@ from payportal.payments.state import (
     apply_transition,
     lock_payment,
     lock_payment_row,
-    run_statement,
 )
 from tests.factories import create_merchant, create_payment_row
 from tests.functional.gateways.conftest import (
