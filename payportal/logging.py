@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import time
 import uuid
 
+import pydantic_core
 from pyramid_retry import is_error_retryable
 
 log = logging.getLogger("payportal.access")
@@ -26,11 +26,27 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, pid and any `extra` fields."""
+    """One JSON object per line: time, level, logger, message, pid and any `extra` fields.
+
+    Every request writes one access line through it, so it is built for that: the time's
+    seconds are formatted once a second, and pydantic-core's encoder writes the object (compact
+    JSON, UTF-8; anything it cannot encode is written as its str(), as json.dumps's default=str
+    did).
+    """
+
+    _second: tuple[int, str] = (-1, "")
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        cached_second, text = self._second
+        if cached_second != second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)  # one assignment: threads see either pair whole
+        return f"{text}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -42,10 +58,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-JsonFormatter.converter = time.gmtime
+        return pydantic_core.to_json(entry, fallback=str).decode()
 
 
 def _correlation_id(request) -> str:
@@ -76,6 +89,42 @@ def _close_spooled_body(request) -> None:
         body.close()
 
 
+def _access_line(request, status, duration_ms, correlation_id, identity, retried) -> None:
+    """The request's access line. Made with makeRecord and handed to the logger's handlers
+    directly: logger.info would also walk the stack for the caller's file, line and function,
+    which no access line prints (every one comes from here)."""
+    path = request.path_info  # without its query string: tokens and e-mails never reach the log
+    record = log.makeRecord(
+        log.name,
+        logging.INFO,
+        __file__,
+        0,
+        "%s %s %s %.1fms correlation_id=%s merchant_id=%s%s",
+        (
+            request.method,
+            path,
+            status,
+            duration_ms,
+            correlation_id,
+            identity or "-",
+            " (attempt failed, retrying)" if retried else "",
+        ),
+        None,
+        func="correlation_tween",
+        extra={
+            "method": request.method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(duration_ms, 2),
+            "correlation_id": correlation_id,
+            "merchant_id": identity,
+            "route": request.matched_route.name if request.matched_route else None,
+            "retried": retried,
+        },
+    )
+    log.handle(record)
+
+
 def correlation_tween_factory(handler, registry):
     def correlation_tween(request):
         start = time.perf_counter()
@@ -91,27 +140,8 @@ def correlation_tween_factory(handler, registry):
             duration_ms = (time.perf_counter() - start) * 1000
             identity = getattr(request, "_payportal_identity_for_log", None)
             retried = _will_retry(request)
-            # the path without its query string: tokens and e-mails never reach the log
-            log.info(
-                "%s %s %s %.1fms correlation_id=%s merchant_id=%s%s",
-                request.method,
-                request.path_info,
-                status,
-                duration_ms,
-                correlation_id,
-                identity or "-",
-                " (attempt failed, retrying)" if retried else "",
-                extra={
-                    "method": request.method,
-                    "path": request.path_info,
-                    "status": status,
-                    "duration_ms": round(duration_ms, 2),
-                    "correlation_id": correlation_id,
-                    "merchant_id": identity,
-                    "route": request.matched_route.name if request.matched_route else None,
-                    "retried": retried,
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                _access_line(request, status, duration_ms, correlation_id, identity, retried)
             _close_spooled_body(request)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response

@@ -56,3 +56,28 @@ def test_use_json_format_switches_the_handlers_of_a_logger():
         "pid": os.getpid(),
         "queue": "payments",
     }
+
+
+def test_times_are_utc_with_milliseconds_on_both_sides_of_a_second():
+    formatter = JsonFormatter()
+    times = []
+    for created in (1767225599.75, 1767225599.875, 1767225600.0, 1767225600.5):
+        record = logging.LogRecord("payportal.tests", logging.INFO, __file__, 1, "m", (), None)
+        record.created = created
+        times.append(json.loads(formatter.format(record))["time"])
+    assert times == [
+        "2025-12-31T23:59:59.750Z",
+        "2025-12-31T23:59:59.875Z",
+        "2026-01-01T00:00:00.000Z",
+        "2026-01-01T00:00:00.500Z",
+    ]
+
+
+def test_a_field_json_cannot_encode_is_written_as_its_text():
+    class Amount:
+        def __str__(self):
+            return "1050 USD"
+
+    record = logging.LogRecord("payportal.tests", logging.INFO, __file__, 1, "m", (), None)
+    record.amount = Amount()
+    assert json.loads(JsonFormatter().format(record))["amount"] == "1050 USD"
