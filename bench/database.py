@@ -36,6 +36,22 @@ class PostgresServer:
         """The server's main process, when it runs here (its CPU is then measured)."""
         return self.embedded.get_pid() if self.embedded is not None else None
 
+    def checkpoint(self) -> bool:
+        """CHECKPOINT now, so that none starts inside the measured load that follows: its
+        writes, its fsyncs and the full-page images after it would land in whichever scenario
+        it overlaps (max_wal_size is reached every ~30 s of writes here). Every load then starts
+        from the same state. False when the role may not (a BENCH_DATABASE_URL's user without
+        pg_checkpoint)."""
+        engine = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("CHECKPOINT"))
+            return True
+        except sa.exc.DBAPIError:
+            return False
+        finally:
+            engine.dispose()
+
     def stop(self) -> None:
         if self.embedded is not None:
             self.embedded.cleanup()

@@ -67,6 +67,8 @@ class Bench:
         self.profiles: dict[str, str] = {}
         self.pgbench: dict[str, dict] = {}
         self.postmaster_pid: int | None = None
+        self.database: database.PostgresServer | None = None
+        self.checkpoints = True
 
     def wants(self, *scenario_ids: str) -> bool:
         return any(s in self.selected for s in scenario_ids)
@@ -76,8 +78,16 @@ class Bench:
             if self.warmup > 0:
                 run_load(server.port, workload, self.warmup, f"{self.tag}w{n}x")
 
+    def settle(self) -> None:
+        """Before a measured load: a checkpoint (PostgresServer.checkpoint)."""
+        if self.database is not None and self.checkpoints:
+            self.checkpoints = self.database.checkpoint()
+            if not self.checkpoints:
+                self.say("CHECKPOINT refused: checkpoints may fall inside measured loads")
+
     def load(self, server, workload: Workload, seconds: float | None = None, *, wait=True):
         """Load the server from another process; with the CPU it and PostgreSQL spent."""
+        self.settle()
         if self.quiet_wait and wait:
             wait_for_quiet(self.quiet_wait)
         meter = CpuMeter(server.pid, self.postmaster_pid)
@@ -135,6 +145,7 @@ def pgbench_phase(bench: Bench, url: str, tenant, event_data: str) -> dict[str, 
             continue
         if script == "webhook" and not bench.wants("5"):
             continue
+        bench.settle()
         if bench.quiet_wait:
             wait_for_quiet(bench.quiet_wait)
         result = database.run_pgbench(
@@ -368,6 +379,7 @@ def main() -> int:
     server = database.start_postgres()
     bench.say(f"database: {server.describe()}")
     bench.postmaster_pid = server.postmaster_pid
+    bench.database = server
     phases = (
         (("1", "2", "3", "5"), "API writes and reads", api_phase),
         (("4", "7"), "1,000,000 payments", volume.volume_phase),
