@@ -11,6 +11,7 @@ import psycopg.types.json
 import pydantic_core
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from zope.sqlalchemy.datamanager import STATUS_CHANGED, ZopeStatus, join_transaction, mark_changed
 
@@ -34,11 +35,11 @@ def utcnow() -> dt.datetime:
 
 
 def run_statement(
-    session: Session, sql: str, params: dict, *, fetch: bool = True, row_factory=None
+    session: Session, sql: str, params: dict, *, fetch: str | None = "one", row_factory=None
 ):
     """Run one statement (psycopg's %(name)s placeholders) on the session's connection straight
-    through psycopg; its first row (None when it has none) when `fetch`, a tuple or what
-    `row_factory` (psycopg.rows) makes of it.
+    through psycopg. `fetch` "one": its first row (None when it has none); "all": a list of
+    its rows; None: nothing. Rows are tuples, or what `row_factory` (psycopg.rows) makes.
 
     For the statements of the hot paths: even Connection.exec_driver_sql builds a cursor
     description and result metadata on every execution, which for a payment's columns costs
@@ -53,9 +54,20 @@ def run_statement(
     """
     connection = session.connection()
     cursor = connection.connection.driver_connection.cursor(row_factory=row_factory)
+    listened = connection._has_events or connection.engine._has_events
     try:
+        if listened:
+            # as SQLAlchemy's own execution does: cursor listeners (statement logs, tracing)
+            # see these statements too, without an execution context (there is none)
+            for listener in connection.dispatch.before_cursor_execute:
+                sql, params = listener(connection, cursor, sql, params, None, False)
         cursor.execute(sql, params)
-        return cursor.fetchone() if fetch else None
+        if listened:
+            for listener in connection.dispatch.after_cursor_execute:
+                listener(connection, cursor, sql, params, None, False)
+        if fetch == "one":
+            return cursor.fetchone()
+        return cursor.fetchall() if fetch == "all" else None
     except Exception as exc:
         connection._handle_dbapi_exception(exc, sql, params, cursor, None)
     finally:
@@ -63,8 +75,11 @@ def run_statement(
 
 
 class DriverSQL:
-    """A hot path's statement, written with sa.text()'s :name placeholders, run by run_statement
-    after flushing the session's pending changes (as session.execute would)."""
+    """A hot path's statement, run by run_statement after flushing the session's pending
+    changes (as session.execute would); rows are named tuples (attributes by column name).
+
+    Written with sa.text()'s :name placeholders, or compiled once from a Core statement
+    (`DriverSQL.compile`), whose bind parameters keep their names."""
 
     _PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -74,14 +89,28 @@ class DriverSQL:
             raise ValueError("DriverSQL statements cannot contain a literal %")
         self.sql = self._PLACEHOLDER.sub(r"%(\1)s", text)
 
+    @classmethod
+    def compile(cls, statement: sa.Executable) -> DriverSQL:
+        """`statement` as SQLAlchemy's psycopg dialect writes it for the driver."""
+        driver = cls.__new__(cls)
+        driver.sql = str(statement.compile(dialect=_PSYCOPG_DIALECT))
+        return driver
+
     def run(self, session: Session, params: dict) -> None:
         session.flush()
-        run_statement(session, self.sql, params, fetch=False)
+        run_statement(session, self.sql, params, fetch=None)
 
     def first(self, session: Session, params: dict):
-        """The first row (a named tuple: attributes by column name), None when there is none."""
+        """The first row, None when there is none."""
         session.flush()
         return run_statement(session, self.sql, params, row_factory=namedtuple_row)
+
+    def all(self, session: Session, params: dict) -> list:
+        session.flush()
+        return run_statement(session, self.sql, params, fetch="all", row_factory=namedtuple_row)
+
+
+_PSYCOPG_DIALECT = postgresql_psycopg.dialect()
 
 
 class Base(DeclarativeBase):

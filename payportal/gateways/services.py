@@ -281,7 +281,7 @@ def _record_outcome(
     payment: Payment | LockedPayment | None = None,
 ) -> None:
     sql, params = _outcome_statement(row_id, decision, payment)
-    run_statement(session, sql, params, fetch=False)
+    run_statement(session, sql, params, fetch=None)
     mark_changed(session)
 
 

@@ -10,7 +10,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from payportal.db import DriverSQL, select_rows, utcnow
+from payportal.db import DriverSQL, utcnow
 from payportal.errors import ValidationFailed
 from payportal.events.models import OutboxEvent
 from payportal.events.services import publish_after_commit
@@ -409,6 +409,14 @@ def payment_page_statement(columns: tuple, filters: tuple, after_cursor: bool) -
     return ordered_page(_filtered(columns, filters), Payment, after_cursor=after_cursor)
 
 
+@functools.cache
+def payment_page_sql(columns: tuple, filters: tuple, after_cursor: bool) -> DriverSQL:
+    """payment_page_statement compiled once for psycopg: a page's rows are read past
+    SQLAlchemy's result machinery, which for 21 rows of 24 columns cost more than reading them
+    (the cursor description's Column objects, Row objects and their _asdict)."""
+    return DriverSQL.compile(payment_page_statement(columns, filters, after_cursor))
+
+
 def payment_list_statement(merchant_id: uuid.UUID, query: PaymentListQuery) -> sa.Select:
     """The merchant's payments matching the filters, with their values bound (the export)."""
     filters, params = payment_list_filters(merchant_id, query)
@@ -420,9 +428,9 @@ def payment_page(
 ) -> tuple[list, bool, str | None]:
     """One keyset page of the merchant's payments matching the query, as rows of `columns`."""
     filters, params = payment_list_filters(merchant_id, query)
-    stmt = payment_page_statement(columns, filters, bool(query.cursor))
-    rows = select_rows(session, stmt, {**params, **page_params(query.limit, query.cursor)})
-    return finish_page(rows.all(), query.limit)
+    statement = payment_page_sql(columns, filters, bool(query.cursor))
+    rows = statement.all(session, {**params, **page_params(query.limit, query.cursor)})
+    return finish_page(rows, query.limit)
 
 
 def list_payments(

@@ -8,11 +8,10 @@ from urllib.parse import urlencode
 
 from pydantic import ValidationError
 
-from payportal.db import select_rows
 from payportal.money import SUPPORTED_CURRENCIES
 from payportal.payments.models import Gateway, Payment, PaymentStatus
 from payportal.payments.schemas import PaymentListQuery
-from payportal.payments.services import payment_page, payment_page_statement
+from payportal.payments.services import payment_page, payment_page_sql
 from payportal.portal.forms import errors_from_validation, optional
 
 PAGE_SIZE = 25
@@ -35,8 +34,8 @@ TABLE_COLUMNS = (
 def latest_payment_rows(session, merchant_id, limit: int) -> list:
     """The merchant's `limit` newest payments as rows of the table's columns (the overview):
     the first page of the list with no filter."""
-    stmt = payment_page_statement(TABLE_COLUMNS, (), after_cursor=False)
-    return select_rows(session, stmt, {"merchant_id": merchant_id, "page_limit": limit}).all()
+    statement = payment_page_sql(TABLE_COLUMNS, (), after_cursor=False)
+    return statement.all(session, {"merchant_id": merchant_id, "page_limit": limit})
 
 
 def payment_rows(session, merchant_id, query: PaymentListQuery) -> tuple[list, bool, str | None]:

@@ -51,3 +51,53 @@ def test_it_writes_inside_the_sessions_transaction(dbsession):
     assert dbsession.scalar(count) == 1
     dbsession.rollback()
     assert dbsession.scalar(count) == 0
+
+
+def test_a_core_statement_compiles_once_with_its_parameter_names(dbsession):
+    for name in ("Compiled Books", "Compiled Games"):
+        dbsession.add(
+            Merchant(
+                name=name,
+                email=f"{name.lower().replace(' ', '-')}@example.com",
+                password_hash="x",
+                merchant_type=MerchantType.BUSINESS,
+                status=MerchantStatus.ACTIVE,
+                created_by="test",
+            )
+        )
+    statement = DriverSQL.compile(
+        sa.select(Merchant.name, Merchant.status)
+        .where(Merchant.name.like(sa.bindparam("prefix")), Merchant.status == sa.bindparam("s"))
+        .order_by(Merchant.name)
+        .limit(sa.bindparam("page_limit", type_=sa.Integer))
+    )
+    assert "%(prefix)s" in statement.sql and "%(page_limit)s" in statement.sql
+    rows = statement.all(dbsession, {"prefix": "Compiled %", "s": "active", "page_limit": 5})
+    assert [(row.name, row.status) for row in rows] == [
+        ("Compiled Books", "active"),
+        ("Compiled Games", "active"),
+    ]
+    assert rows[0]._asdict() == {"name": "Compiled Books", "status": "active"}
+
+
+def test_cursor_listeners_see_the_statement_as_sqlalchemys_own_would(dbsession, connection):
+    seen = []
+
+    def before(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append(("before", statement, parameters))
+
+    def after(_conn, _cursor, statement, _parameters, _context, _many):
+        seen.append(("after", statement))
+
+    sa.event.listen(connection, "before_cursor_execute", before)
+    sa.event.listen(connection, "after_cursor_execute", after)
+    try:
+        row = DriverSQL("SELECT :n::int + 1 AS next").first(dbsession, {"n": 41})
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", before)
+        sa.event.remove(connection, "after_cursor_execute", after)
+    assert row.next == 42
+    assert [entry for entry in seen if "AS next" in entry[1]] == [
+        ("before", "SELECT %(n)s::int + 1 AS next", {"n": 41}),
+        ("after", "SELECT %(n)s::int + 1 AS next"),
+    ]

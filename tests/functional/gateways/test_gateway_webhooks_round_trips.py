@@ -396,7 +396,7 @@ def test_a_statement_run_through_psycopg_fails_as_any_other_would(dbsession):
             dbsession,
             "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$",
             {},
-            fetch=False,
+            fetch=None,
         )
 
     assert caught.value.orig.sqlstate == "40001"

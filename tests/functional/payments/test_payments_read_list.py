@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+import payportal.db
 from payportal.payments.models import Payment
 from tests.factories import create_api_key
 from tests.functional.payments.conftest import API, initialize
@@ -123,35 +124,34 @@ def test_a_filtered_page_keeps_its_filter_across_pages(testapp, merchant, make_p
 
 
 def test_pages_with_the_same_filters_run_one_statement_built_once(
-    testapp, connection, merchant, make_payment
+    testapp, merchant, make_payment, monkeypatch
 ):
-    """A list request binds its values to the statement built for its filters the first time
-    they were asked for: no SQL is put together (or looked up in the compiled cache) per page."""
+    """A list request binds its values to the statement compiled for its filters the first
+    time they were asked for: no SQL is put together (or compiled) per page."""
     m, headers = merchant
     for status in ("completed", "completed", "completed", "failed"):
         make_payment(m, status)
     run: list = []
+    real_run_statement = payportal.db.run_statement
 
-    def note(_conn, clauseelement, *_args):
-        sql = str(clauseelement)
+    def noting(session, sql, params, **kwargs):
         if "FROM payments" in sql and "LIMIT" in sql:
-            run.append(clauseelement)
+            run.append(sql)
+        return real_run_statement(session, sql, params, **kwargs)
 
-    sa.event.listen(connection, "before_execute", note)
-    try:
-        first = testapp.get(API, {"status": "completed", "limit": 1}, headers=headers).json
-        again = testapp.get(API, {"status": "failed", "limit": 2}, headers=headers).json
-        after = {"status": "completed", "limit": 1, "cursor": first["next_cursor"]}
-        second = testapp.get(API, after, headers=headers).json
-        third = testapp.get(
-            API, {**after, "limit": 2, "cursor": second["next_cursor"]}, headers=headers
-        ).json
-    finally:
-        sa.event.remove(connection, "before_execute", note)
+    monkeypatch.setattr(payportal.db, "run_statement", noting)
+    first = testapp.get(API, {"status": "completed", "limit": 1}, headers=headers).json
+    again = testapp.get(API, {"status": "failed", "limit": 2}, headers=headers).json
+    after = {"status": "completed", "limit": 1, "cursor": first["next_cursor"]}
+    second = testapp.get(API, after, headers=headers).json
+    third = testapp.get(
+        API, {**after, "limit": 2, "cursor": second["next_cursor"]}, headers=headers
+    ).json
 
     assert [len(refs_of(page)) for page in (first, again, second, third)] == [1, 1, 1, 1]
     assert len(set(refs_of(first) + refs_of(second) + refs_of(third))) == 3
     # page 1 of two statuses: one statement; pages after a cursor: another one
+    assert len(run) == 4
     assert run[0] is run[1]
     assert run[2] is run[3]
     assert run[0] is not run[2]
