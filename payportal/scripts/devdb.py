@@ -1,6 +1,7 @@
 """`make run` and `make test` helpers: a database when none is given, migrations, demo accounts.
 
-    payportal-devdb serve development.ini     migrate, seed the demo accounts, run pserve
+    payportal-devdb serve development.ini     migrate, seed the demo accounts, run pserve with
+                                              a payportal-relay and a payportal-worker beside it
     payportal-devdb migrate development.ini   only migrate (DATABASE_URL or the embedded server)
 
 Without DATABASE_URL an embedded PostgreSQL (the pgserver package) is started with its data under
@@ -26,6 +27,11 @@ PSERVE_STOP_GRACE = 10
 # third-party notices that say nothing to someone starting payportal: pyramid imports the
 # deprecated pkg_resources, pgserver finds no XDG_RUNTIME_DIR when run as root
 QUIET_WARNINGS = ("pkg_resources is deprecated", "XDG_RUNTIME_DIR is not set")
+
+
+# what runs beside the web server, as in a deployment: the relay (payment expiry, the dashboard
+# rollup's fold, SQS when configured) and the worker (deliveries to merchants' webhook endpoints)
+BESIDE = ("payportal.scripts.relay", "payportal.scripts.worker")
 
 
 class StopRequested(Exception):
@@ -146,6 +152,26 @@ def serve_environ(url: str, port: str | None) -> dict[str, str]:
     return environ
 
 
+def start_beside(ini: str, environ: dict[str, str]) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen([sys.executable, "-m", module, ini], env=environ)  # noqa: S603 - ours
+        for module in BESIDE
+    ]
+
+
+def stop_beside(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM (each finishes the batch in hand), then wait; killed if one does not stop."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=PSERVE_STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_pserve(command: list[str], environ: dict[str, str]) -> int:
     """Run pserve until it exits or this process is told to stop; 0 on a requested stop."""
     process = subprocess.Popen(command, env=environ)  # noqa: S603 - our own pserve
@@ -192,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         pserve = [str(Path(sys.executable).with_name("pserve")), args.ini, *extra]
         if port:
             pserve.append(f"http_port={port}")
-        return run_pserve(pserve, environ)
+        print("  beside it: payportal-relay and payportal-worker", flush=True)
+        beside = start_beside(args.ini, environ)
+        try:
+            return run_pserve(pserve, environ)
+        finally:
+            stop_beside(beside)
     except (KeyboardInterrupt, StopRequested):
         return 0
     finally:

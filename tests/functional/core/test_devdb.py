@@ -79,12 +79,40 @@ def test_the_embedded_database_keeps_its_data_between_runs(var_dir, monkeypatch)
         server_again.cleanup()
 
 
+def expire_soon(url: str) -> str:
+    """A pending payment of the demo merchant already past its expiry; its reference."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    reference = "pay_devdbOverdue000000000001"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO payments (id, reference, merchant_id, amount, currency, status,"
+                " gateway, metadata, amount_refunded, platform_fee, gateway_fee, expires_at,"
+                " version, created_at, updated_at) SELECT gen_random_uuid(), :reference, id,"
+                " 1050, 'USD', 'pending', 'internal', '{}', 0, 0, 0,"
+                " now() - interval '1 minute', 1, now(), now() FROM merchants WHERE email = :email"
+            ),
+            {"reference": reference, "email": devdb.DEMO_MERCHANT[0]},
+        )
+    return reference
+
+
+def status_of(url: str, reference: str) -> str:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        return conn.scalar(
+            sa.text("SELECT status FROM payments WHERE reference = :r"), {"r": reference}
+        )
+
+
 def test_serve_migrates_seeds_serves_on_port_and_stops_on_sigterm(scratch_database):
     url = scratch_database()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {e for _i, e in SOURCES.values()}}
     # PYTHONPATH: this checkout's payportal, in devdb and in the pserve it starts
     env.update(DATABASE_URL=url, PORT=str(port), PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT))
+    # the relay beside the server sweeps every second instead of every 30
+    env["PAYPORTAL_SWEEP_INTERVAL"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "payportal.scripts.devdb", "serve", "development.ini"],
         cwd=ROOT,
@@ -97,6 +125,12 @@ def test_serve_migrates_seeds_serves_on_port_and_stops_on_sigterm(scratch_databa
     try:
         body = wait_until_ready(f"http://127.0.0.1:{port}/readyz", process)
         assert b'"status": "ready"' in body
+        # the relay runs beside the server: an overdue payment expires without anyone asking
+        reference = expire_soon(url)
+        deadline = time.monotonic() + 30
+        while status_of(url, reference) != "expired" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status_of(url, reference) == "expired"
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -107,6 +141,9 @@ def test_serve_migrates_seeds_serves_on_port_and_stops_on_sigterm(scratch_databa
     assert f"merchant dashboard: http://127.0.0.1:{port}/dashboard/" in output
     assert "demo@payportal.local / demo-merchant-password" in output
     assert "migrations at head" in output
+    assert "beside it: payportal-relay and payportal-worker" in output
+    assert "delivering webhooks" in output  # the worker's first line
+    assert "worker stopped" in output and "relay stopped" in output  # SIGTERM reached both
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         emails = set(conn.execute(sa.text("SELECT email FROM merchants")).scalars())
