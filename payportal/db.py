@@ -92,8 +92,12 @@ class DriverSQL:
     @classmethod
     def compile(cls, statement: sa.Executable) -> DriverSQL:
         """`statement` as SQLAlchemy's psycopg dialect writes it for the driver."""
+        sql = str(statement.compile(dialect=_PSYCOPG_DIALECT))
+        if "POSTCOMPILE" in sql:
+            # an expanding IN (...) or a literal-execute value is rendered per execution
+            raise ValueError("DriverSQL cannot hold a statement rendered per execution")
         driver = cls.__new__(cls)
-        driver.sql = str(statement.compile(dialect=_PSYCOPG_DIALECT))
+        driver.sql = sql
         return driver
 
     def run(self, session: Session, params: dict) -> None:

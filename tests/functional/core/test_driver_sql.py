@@ -15,6 +15,11 @@ def test_named_placeholders_become_psycopgs_and_casts_stay():
     assert statement.sql == "SELECT CAST(%(a)s AS int) + %(b)s::int AS total WHERE %(a)s > 0"
 
 
+def test_a_statement_rendered_per_execution_is_refused():
+    with pytest.raises(ValueError, match="rendered per execution"):
+        DriverSQL.compile(sa.select(Merchant.id).where(Merchant.name.in_(sa.bindparam("names"))))
+
+
 def test_a_literal_percent_is_refused_rather_than_misread():
     with pytest.raises(ValueError, match="literal %"):
         DriverSQL("SELECT 'x' WHERE name LIKE 'a%'")
