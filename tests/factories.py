@@ -14,6 +14,21 @@ DEFAULT_PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
 
 
+def pending_merchant(session, name: str) -> Merchant:
+    """An active business merchant added to the session and not flushed: what a statement run
+    next must see (the session flushes first)."""
+    merchant = Merchant(
+        name=name,
+        email=f"{name.lower().replace(' ', '-')}@example.com",
+        password_hash="x",
+        merchant_type=MerchantType.BUSINESS,
+        status=MerchantStatus.ACTIVE,
+        created_by="test",
+    )
+    session.add(merchant)
+    return merchant
+
+
 def create_merchant(
     session,
     settings,

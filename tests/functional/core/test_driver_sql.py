@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from payportal.db import DriverSQL
-from payportal.merchants.models import Merchant, MerchantStatus, MerchantType
+from payportal.merchants.models import Merchant
+from tests.factories import pending_merchant
 
 
 def test_named_placeholders_become_psycopgs_and_casts_stay():
@@ -26,16 +27,7 @@ def test_a_literal_percent_is_refused_rather_than_misread():
 
 
 def test_rows_come_back_by_name_and_see_what_the_session_has_not_flushed(dbsession):
-    dbsession.add(
-        Merchant(
-            name="Driver Books",
-            email="driver-books@example.com",
-            password_hash="x",
-            merchant_type=MerchantType.BUSINESS,
-            status=MerchantStatus.ACTIVE,
-            created_by="test",
-        )
-    )
+    pending_merchant(dbsession, "Driver Books")
     row = DriverSQL("SELECT name, status FROM merchants WHERE email = :email").first(
         dbsession, {"email": "driver-books@example.com"}
     )
@@ -60,16 +52,7 @@ def test_it_writes_inside_the_sessions_transaction(dbsession):
 
 def test_a_core_statement_compiles_once_with_its_parameter_names(dbsession):
     for name in ("Compiled Books", "Compiled Games"):
-        dbsession.add(
-            Merchant(
-                name=name,
-                email=f"{name.lower().replace(' ', '-')}@example.com",
-                password_hash="x",
-                merchant_type=MerchantType.BUSINESS,
-                status=MerchantStatus.ACTIVE,
-                created_by="test",
-            )
-        )
+        pending_merchant(dbsession, name)
     statement = DriverSQL.compile(
         sa.select(Merchant.name, Merchant.status)
         .where(Merchant.name.like(sa.bindparam("prefix")), Merchant.status == sa.bindparam("s"))

@@ -5,20 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from payportal.db import select_rows
-from payportal.merchants.models import Merchant, MerchantStatus, MerchantType
+from payportal.merchants.models import Merchant
+from tests.factories import pending_merchant
 
 
 def test_rows_include_what_the_session_has_not_flushed_yet(dbsession):
-    dbsession.add(
-        Merchant(
-            name="Pending Books",
-            email="pending-books@example.com",
-            password_hash="x",
-            merchant_type=MerchantType.BUSINESS,
-            status=MerchantStatus.ACTIVE,
-            created_by="test",
-        )
-    )
+    pending_merchant(dbsession, "Pending Books")
     rows = select_rows(
         dbsession,
         sa.select(Merchant.name).where(Merchant.email == sa.bindparam("email")),
