@@ -61,6 +61,10 @@ def run_statement(
             # see these statements too, without an execution context (there is none)
             for listener in connection.dispatch.before_cursor_execute:
                 sql, params = listener(connection, cursor, sql, params, None, False)
+        if connection._echo:
+            # SQLAlchemy's echo (sqlalchemy.engine at INFO) shows these statements too; their
+            # values are not logged (customer e-mails and the like stay out of the log)
+            connection._log_info(sql)
         cursor.execute(sql, params)
         if listened:
             for listener in connection.dispatch.after_cursor_execute:

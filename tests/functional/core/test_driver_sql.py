@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from payportal.db import DriverSQL
 from payportal.merchants.models import Merchant
@@ -89,3 +90,18 @@ def test_cursor_listeners_see_the_statement_as_sqlalchemys_own_would(dbsession, 
         ("before", "SELECT %(n)s::int + 1 AS next", {"n": 41}),
         ("after", "SELECT %(n)s::int + 1 AS next"),
     ]
+
+
+def test_sqlalchemys_echo_shows_the_statement_but_not_its_values(database_url, caplog):
+    engine = sa.create_engine(database_url, echo=True, poolclass=sa.pool.NullPool)
+    try:
+        with Session(engine) as session, caplog.at_level("INFO", "sqlalchemy.engine"):
+            row = DriverSQL("SELECT :email::text AS email").first(
+                session, {"email": "ada@example.com"}
+            )
+    finally:
+        engine.dispose()
+    assert row.email == "ada@example.com"
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.engine")]
+    assert "SELECT %(email)s::text AS email" in logged
+    assert not any("ada@example.com" in message for message in logged)
