@@ -24,7 +24,6 @@ before serving or forking.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import ctypes
 import gc
@@ -105,6 +104,8 @@ def install_graceful_shutdown(
     called (in the signal handler) when the stop begins."""
     stopping = threading.Event()
     hooks_done = threading.Event()
+    socket_map = _socket_map(server)
+    trigger = _listeners(server)[0].trigger  # the listeners share the map: any trigger wakes it
 
     def drain_then_exit():
         deadline = time.monotonic() + grace
@@ -115,7 +116,12 @@ def install_graceful_shutdown(
             log.warning("shutdown: %d request(s) still in flight after %.0fs", left, grace)
         run_shutdown_hooks(app)
         hooks_done.set()
-        _thread.interrupt_main()  # ends waitress's loop through its KeyboardInterrupt path
+        # End waitress's loop from inside it: close what it still holds (idle connections, the
+        # triggers), so its `while map:` finds nothing left and returns. Not interrupt_main():
+        # its KeyboardInterrupt could land inside a trigger thunk (stop_listening still running
+        # when nothing was in flight), where waitress swallows exceptions, and the process then
+        # served on and ignored every later SIGTERM.
+        trigger.pull_trigger(lambda: wasyncore.close_all(socket_map, ignore_all=True))
 
     def stop_listening(listener):
         # runs inside waitress's loop (through its trigger): closing a socket from the signal
@@ -137,7 +143,7 @@ def install_graceful_shutdown(
         threading.Thread(target=drain_then_exit, name="payportal-drain", daemon=True).start()
 
     def on_sigint(signum, frame):
-        if hooks_done.is_set():  # drain_then_exit's interrupt_main()
+        if hooks_done.is_set():  # Ctrl-C again once the drain is over: stop at once
             raise KeyboardInterrupt
         on_sigterm(signum, frame)
 
@@ -145,8 +151,8 @@ def install_graceful_shutdown(
     if sigint_drains:
         signal.signal(signal.SIGINT, on_sigint)
     else:
-        # a process started in the background inherits SIGINT ignored, and interrupt_main()
-        # then does nothing: make SIGINT raise KeyboardInterrupt whatever the parent did
+        # SIGINT (Ctrl-C) stops a single process at once, even one whose parent started it
+        # with SIGINT ignored (a shell's `&`)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     return hooks_done
 

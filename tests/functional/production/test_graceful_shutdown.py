@@ -80,3 +80,53 @@ def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(tmp_path, data
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+# A waitress server with payportal's graceful SIGTERM whose listener takes half a second to close
+# inside waitress's loop, and whose shutdown hooks take 0.2 s: with nothing in flight, the drain
+# is over while the listener is still closing. The stop must still end the loop (the interrupt
+# sent then landed inside the closing thunk, where waitress swallows exceptions: the process
+# went on serving, and ignored every later SIGTERM).
+SLOW_CLOSE_SERVER = """
+import time, types
+import waitress
+from payportal import server
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+app.registry = types.SimpleNamespace(shutdown_hooks=[lambda: time.sleep(0.2)])
+wsgi = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
+close_now = wsgi.del_channel
+def close_slowly(*args):
+    time.sleep(0.5)
+    close_now(*args)
+wsgi.del_channel = close_slowly
+hooks_done = server.install_graceful_shutdown(wsgi, app, 5)
+print(wsgi.effective_port, flush=True)
+server._run_server(wsgi, app, 5, hooks_done)
+print("stopped", flush=True)
+"""
+
+
+def test_sigterm_ends_the_loop_even_when_the_drain_beats_the_listener_closing():
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CLOSE_SERVER],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        port = int(process.stdout.readline())
+        assert get(port, "/")[0] == 200
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    assert "stopped" in output
