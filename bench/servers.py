@@ -4,6 +4,7 @@ started is the supervisor and the requests are served by its worker processes.""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -51,6 +52,10 @@ class ServerProcess:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                # its workers too: killed alone, the supervisor would leave them serving
+                for pid in descendants(self.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 self.process.kill()
                 self.process.wait()
 
