@@ -404,17 +404,13 @@ def _filtered(columns: tuple, filters: tuple) -> sa.Select:
 
 
 @functools.cache
-def payment_page_statement(columns: tuple, filters: tuple, after_cursor: bool) -> sa.Select:
-    """_filtered newest first, one page (pagination.ordered_page) deep; built once."""
-    return ordered_page(_filtered(columns, filters), Payment, after_cursor=after_cursor)
-
-
-@functools.cache
 def payment_page_sql(columns: tuple, filters: tuple, after_cursor: bool) -> DriverSQL:
-    """payment_page_statement compiled once for psycopg: a page's rows are read past
-    SQLAlchemy's result machinery, which for 21 rows of 24 columns cost more than reading them
-    (the cursor description's Column objects, Row objects and their _asdict)."""
-    return DriverSQL.compile(payment_page_statement(columns, filters, after_cursor))
+    """_filtered newest first, one page (pagination.ordered_page) deep, built and compiled for
+    psycopg once: a page's rows are read past SQLAlchemy's result machinery, which for 21 rows
+    of 24 columns cost more than reading them (the cursor description's Column objects, Row
+    objects and their _asdict)."""
+    page = ordered_page(_filtered(columns, filters), Payment, after_cursor=after_cursor)
+    return DriverSQL.compile(page)
 
 
 def payment_list_statement(merchant_id: uuid.UUID, query: PaymentListQuery) -> sa.Select:
